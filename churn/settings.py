@@ -1,0 +1,123 @@
+"""The one settings object: ``churn.toml`` overlaid by ``CHURN_*`` environment variables.
+
+Nested keys use a double underscore in the environment, e.g.
+``CHURN_TRAINING__HORIZON_DAYS=60`` or ``CHURN_SERVING__API_KEY=...``. Nothing is read at
+import time; :func:`load_settings` reads when a command runs.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from features.errors import ConfigError
+
+DEFAULT_CONFIG = Path("churn.toml")
+
+
+class DataSettings(BaseModel):
+    """Where the tables are and how CSV files are written."""
+
+    dir: Path = Field(Path("data/demo"), description="Folder with the contract tables.")
+    delimiter: str = Field(",", description="CSV field delimiter.")
+    encoding: str = Field("utf-8", description="CSV text encoding.")
+    columns: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Per table, {contract column: your column} for your own column names.",
+    )
+
+
+class FeatureSettings(BaseModel):
+    """How point-in-time features are computed."""
+
+    windows: list[int] = Field([30, 90, 180, 365], description="Look-back windows, days.")
+    sla_hours: float = Field(48.0, gt=0, description="Support resolution SLA, hours.")
+    partitions: int = Field(4, ge=1, description="Customer partitions built one at a time.")
+
+
+class TrainingSettings(BaseModel):
+    """Labels, cutoffs and model training."""
+
+    horizon_days: int = Field(90, gt=0, description="Churn label horizon H, days.")
+    ltv_horizon_days: int = Field(365, gt=0, description="LTV label horizon L, days.")
+    cutoffs: int = Field(6, ge=2, description="Training cutoffs stacked, validation included.")
+    cutoff_spacing_days: int = Field(30, gt=0, description="Days between cutoffs.")
+    seed: int = Field(0, description="Random seed for every model.")
+    promote_metric: Literal["roc_auc", "pr_auc", "log_loss", "brier"] = "roc_auc"
+
+
+class ServingSettings(BaseModel):
+    """The HTTP service."""
+
+    api_key: SecretStr | None = Field(None, description="Required in the X-API-Key header.")
+    require_api_key: bool = Field(True, description="Set false only for local trials.")
+    max_batch: int = Field(1000, ge=1, description="Most customers per request.")
+    risk_thresholds: tuple[float, float] = Field(
+        (0.3, 0.6), description="Churn probability from which risk is medium, high."
+    )
+    offers_file: Path = Field(Path("offers.toml"), description="Retention offer catalog.")
+
+
+class Settings(BaseSettings):
+    """Everything the CLI passes to the library, from ``churn.toml`` and the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CHURN_", env_nested_delimiter="__")
+
+    data: DataSettings = DataSettings()
+    features: FeatureSettings = FeatureSettings()
+    training: TrainingSettings = TrainingSettings()
+    serving: ServingSettings = ServingSettings()
+    tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI; MLFLOW_TRACKING_URI wins, else ./mlruns."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file; the file is passed as init values.
+        return env_settings, init_settings
+
+    def resolved_tracking_uri(self) -> str:
+        """``MLFLOW_TRACKING_URI`` if set, else ``tracking_uri``, else the local ``mlruns/``."""
+        return (
+            os.environ.get("MLFLOW_TRACKING_URI")
+            or self.tracking_uri
+            or Path("mlruns").resolve().as_uri()
+        )
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read ``path`` (default ``$CHURN_CONFIG`` or ``./churn.toml`` when present) + env.
+
+    Raises
+    ------
+    ConfigError
+        When the file is not valid TOML or a value is out of range.
+    """
+    explicit = path is not None or "CHURN_CONFIG" in os.environ
+    path = Path(path or os.environ.get("CHURN_CONFIG", DEFAULT_CONFIG))
+    values: dict = {}
+    if path.is_file():
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"settings file {path}", "(unparseable)", f"valid TOML: {e}") from e
+    elif explicit:
+        raise ConfigError("settings file", str(path), "an existing TOML file")
+    try:
+        return Settings(**values)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"setting {where} in {path}", first.get("input"), first["msg"]) from e

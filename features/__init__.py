@@ -1,0 +1,18 @@
+"""Data contract, loading and validation, synthetic data, and point-in-time features."""
+
+from features.build import (
+    CATEGORICAL_FEATURES,
+    DEFAULT_WINDOWS,
+    build_features,
+    build_features_partitioned,
+)
+from features.load import Tables, load_tables
+
+__all__ = [
+    "CATEGORICAL_FEATURES",
+    "DEFAULT_WINDOWS",
+    "Tables",
+    "build_features",
+    "build_features_partitioned",
+    "load_tables",
+]

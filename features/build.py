@@ -1,0 +1,133 @@
+"""Build the point-in-time feature table: one row per customer known at ``as_of``.
+
+The feature code is a pure function of a set of whole customers, so any partition of
+customers gives the same rows; :func:`build_features_partitioned` uses that to bound
+memory, and the Spark engine to run the same code per partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from features.attributes import CATEGORICAL_ATTRIBUTES, attribute_features, offer_features
+from features.errors import ConfigError
+from features.events import as_utc, days_before, visible_events
+from features.frequency import frequency_features
+from features.load import Tables
+from features.recency import recency_features, tenure_features
+from features.schema import CUSTOMER_ID
+from features.spend import spend_features
+from features.support import support_features
+from features.surveys import survey_features
+
+DEFAULT_WINDOWS = (30, 90, 180, 365)
+CATEGORICAL_FEATURES = (*CATEGORICAL_ATTRIBUTES, "nps_class_last")
+
+
+def build_features(
+    tables: Tables,
+    *,
+    as_of: str | pd.Timestamp,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+    sla_hours: float = 48.0,
+) -> pd.DataFrame:
+    """Compute every feature family as of ``as_of`` from events strictly before it.
+
+    Parameters
+    ----------
+    tables : Tables
+        Validated contract tables (see :func:`features.load.load_tables`).
+    as_of : str or Timestamp
+        Exclusive cutoff; naive values are UTC.
+    windows : sequence of int, default (30, 90, 180, 365)
+        Look-back windows in days for the windowed counts and sums.
+    sla_hours : float, default 48
+        Resolution time above which a ticket breaches the support SLA.
+
+    Returns
+    -------
+    DataFrame, shape (n_customers_known, n_features + 1)
+        ``customer_id`` then the features, one row per customer whose ``signup_at`` is
+        before ``as_of``, sorted by ``customer_id``. Numeric features are float64 (NaN
+        when undefined, e.g. no order yet); :data:`CATEGORICAL_FEATURES` are strings.
+    """
+    as_of = as_utc(as_of)
+    windows = _check_windows(windows)
+    customers = tables.customers
+    known = customers.loc[days_before(customers["signup_at"], as_of) > 0]
+    known = known.sort_values(CUSTOMER_ID, kind="stable").reset_index(drop=True)
+    index = pd.Index(known[CUSTOMER_ID])
+
+    txn = visible_events(tables.transactions, "ordered_at", index=index, as_of=as_of)
+    orders = visible_events(
+        tables.transactions.loc[~tables.transactions["is_refund"].fillna(False).astype(bool)],
+        "ordered_at", index=index, as_of=as_of,
+    )
+    tickets = visible_events(tables.support_tickets, "opened_at", index=index, as_of=as_of)
+    surveys = visible_events(tables.surveys, "answered_at", index=index, as_of=as_of)
+    offers = visible_events(tables.offers, "offered_at", index=index, as_of=as_of)
+
+    columns: dict[str, object] = {CUSTOMER_ID: known[CUSTOMER_ID].to_numpy()}
+    columns |= tenure_features(known, as_of)
+    columns |= recency_features(orders, tickets, surveys, offers)
+    columns |= frequency_features(orders, windows=windows)
+    columns |= spend_features(txn, windows=windows)
+    columns |= support_features(tickets, windows=windows, as_of=as_of, sla_hours=sla_hours)
+    columns |= survey_features(surveys)
+    columns |= offer_features(offers)
+    columns |= attribute_features(known, as_of)
+    frame = pd.DataFrame(columns)
+    for name in CATEGORICAL_FEATURES:
+        frame[name] = frame[name].astype("string")
+    return frame
+
+
+def _check_windows(windows: Sequence[int]) -> tuple[int, ...]:
+    out = tuple(int(w) for w in windows)
+    if not out or any(w <= 0 for w in out) or len(set(out)) != len(out):
+        raise ConfigError("windows", list(windows), "distinct positive numbers of days")
+    if 365 not in out or 90 not in out:
+        raise ConfigError("windows", list(windows), "a list that includes 90 and 365")
+    return out
+
+
+def partition_of(ids: pd.Series, partitions: int) -> np.ndarray:
+    """Stable partition number in ``[0, partitions)`` of each customer id."""
+    return (pd.util.hash_pandas_object(ids, index=False).to_numpy() % partitions).astype("int64")
+
+
+def split_tables(tables: Tables, partitions: int) -> Iterator[Tables]:
+    """Yield ``partitions`` Tables, each holding whole customers and all their events."""
+    parts = {name: partition_of(frame[CUSTOMER_ID], partitions) for name, frame in tables.frames().items()}
+    for p in range(partitions):
+        yield tables.replace(**{
+            name: frame.loc[parts[name] == p].reset_index(drop=True)
+            for name, frame in tables.frames().items()
+        })
+
+
+def build_features_partitioned(
+    tables: Tables,
+    *,
+    as_of: str | pd.Timestamp,
+    partitions: int = 4,
+    on_partition: Callable[[int, int], None] | None = None,
+    **options,
+) -> pd.DataFrame:
+    """:func:`build_features` computed per customer partition and concatenated.
+
+    Equal to ``build_features(tables, as_of=as_of, **options)``; peak working memory is
+    that of one partition. ``on_partition(done, total)`` is called after each one.
+    """
+    if partitions < 1:
+        raise ConfigError("partitions", partitions, "a whole number of at least 1")
+    pieces = []
+    for i, part in enumerate(split_tables(tables, partitions)):
+        pieces.append(build_features(part, as_of=as_of, **options))
+        if on_partition:
+            on_partition(i + 1, partitions)
+    frame = pd.concat(pieces, ignore_index=True)
+    return frame.sort_values(CUSTOMER_ID, kind="stable").reset_index(drop=True)

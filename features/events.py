@@ -1,0 +1,140 @@
+"""Point-in-time event views: the one place that decides what is visible at ``as_of``.
+
+Rule, stated once: an event is visible at ``as_of`` when its timestamp is strictly
+before ``as_of``. A :class:`EventView` holds the visible rows of one table, sorted by
+customer and time, with each row's customer position and age in days, and offers the
+vectorised per-customer reductions every feature family is built from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.schema import CUSTOMER_ID
+
+NS_PER_DAY = 86_400 * 10**9
+
+
+def as_utc(ts: str | pd.Timestamp) -> pd.Timestamp:
+    """Parse a cutoff as a UTC-aware timestamp (naive input is taken as UTC)."""
+    stamp = pd.Timestamp(ts)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def days_before(stamps: pd.Series, as_of: pd.Timestamp) -> np.ndarray:
+    """Days from each timestamp to ``as_of`` (positive in the past), float64, NaN for NaT."""
+    ns = stamps.to_numpy(dtype="datetime64[ns]").astype("int64").astype("float64")
+    ns[stamps.isna().to_numpy()] = np.nan
+    return (as_of.value - ns) / NS_PER_DAY
+
+
+@dataclass(frozen=True)
+class EventView:
+    """Visible events of one table for a fixed customer index.
+
+    Attributes
+    ----------
+    pos : ndarray of int64, shape (n_events,)
+        Position of each event's customer in the customer index; sorted ascending,
+        events of one customer in time order.
+    age : ndarray of float64, shape (n_events,)
+        Days between the event and ``as_of`` (> 0).
+    rows : pandas.DataFrame
+        The visible rows themselves, in the same order.
+    n : int
+        Number of customers in the index.
+    """
+
+    pos: np.ndarray
+    age: np.ndarray
+    rows: pd.DataFrame
+    n: int
+
+    def within(self, days: float) -> np.ndarray:
+        """Mask of events in the window ``[as_of - days, as_of)``."""
+        return self.age <= days
+
+    def count(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """Events per customer, float64, shape (n,)."""
+        pos = self.pos if mask is None else self.pos[mask]
+        return np.bincount(pos, minlength=self.n).astype("float64")
+
+    def total(self, values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """Sum of ``values`` per customer (NaN values count as 0), float64, shape (n,)."""
+        values = np.nan_to_num(np.asarray(values, dtype="float64"))
+        if mask is not None:
+            return np.bincount(self.pos[mask], weights=values[mask], minlength=self.n)
+        return np.bincount(self.pos, weights=values, minlength=self.n)
+
+    def mean(self, values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """Mean of the non-NaN ``values`` per customer; NaN where there are none."""
+        values = np.asarray(values, dtype="float64")
+        present = ~np.isnan(values) if mask is None else mask & ~np.isnan(values)
+        return ratio(self.total(values, present), self.count(present))
+
+    def last(self, values: np.ndarray, mask: np.ndarray | None = None, *, nth: int = 1) -> np.ndarray:
+        """Value of each customer's ``nth``-latest event (among ``mask``); NaN where none."""
+        values = np.asarray(values, dtype="float64")
+        keep = np.ones(len(values), bool) if mask is None else mask
+        pos, vals = self.pos[keep], values[keep]
+        out = np.full(self.n, np.nan)
+        if not len(pos):
+            return out
+        ends = np.flatnonzero(np.r_[pos[1:] != pos[:-1], True])
+        starts = np.r_[0, ends[:-1] + 1]
+        pick = ends - (nth - 1)
+        ok = pick >= starts
+        out[pos[pick[ok]]] = vals[pick[ok]]
+        return out
+
+    def min_age(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """Days since the latest event per customer; NaN where there is none."""
+        return self.last(self.age, mask)
+
+    def max_age(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """Days since the earliest event per customer; NaN where there is none."""
+        out = np.full(self.n, np.nan)
+        pos, age = (self.pos, self.age) if mask is None else (self.pos[mask], self.age[mask])
+        if len(pos):
+            firsts = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]])
+            out[pos[firsts]] = age[firsts]
+        return out
+
+    def column(self, name: str) -> np.ndarray:
+        """A numeric or boolean column of the visible rows as float64 (NA → NaN)."""
+        return self.rows[name].astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def visible_events(
+    frame: pd.DataFrame, time_column: str, *, index: pd.Index, as_of: pd.Timestamp
+) -> EventView:
+    """Select the rows of ``frame`` visible at ``as_of`` for the customers in ``index``.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        A validated contract table with ``customer_id`` and ``time_column``.
+    time_column : str
+        The column that dates each event (UTC timestamps).
+    index : pandas.Index
+        Customer ids, unique; positions in it are the output's customer positions.
+    as_of : Timestamp
+        The exclusive cutoff, UTC.
+    """
+    age = days_before(frame[time_column], as_of)
+    pos = index.get_indexer(frame[CUSTOMER_ID])
+    keep = (age > 0) & (pos >= 0)
+    order = np.lexsort((-age[keep], pos[keep]))
+    rows = frame.loc[keep].iloc[order].reset_index(drop=True)
+    return EventView(pos=pos[keep][order].astype("int64"), age=age[keep][order], rows=rows, n=len(index))
+
+
+def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """Element-wise ``num / den`` with NaN where ``den`` is 0 or NaN."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.asarray(num, dtype="float64") / np.asarray(den, dtype="float64")
+    out[~np.isfinite(out)] = np.nan
+    return out

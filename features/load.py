@@ -1,0 +1,343 @@
+"""Load the contract tables from CSV or Parquet files and validate them once, at the door.
+
+Everything downstream trusts what :func:`load_tables` returns: contract column names,
+UTC-aware ``datetime64[ns, UTC]`` timestamps, numeric numbers, boolean flags, one
+customer-id dtype across tables. Every problem found is collected and raised together
+as one :class:`~features.errors.DataContractError` naming file, column, row count and
+up to five examples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.errors import DataContractError, Problem
+from features.schema import CUSTOMER_ID, TABLES, Column, ColumnMap, TableSpec, rename_map
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = (".parquet", ".csv")
+TIMESTAMP_DTYPE = "datetime64[ns, UTC]"
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f", ""}
+
+
+@dataclass
+class Tables:
+    """The five contract tables, validated. Optional tables are empty frames when absent.
+
+    Attributes
+    ----------
+    customers, transactions, support_tickets, surveys, offers : pandas.DataFrame
+        One frame per contract table, with contract column names.
+    sources : dict of str to Path
+        The file each table came from (absent optional tables are not listed).
+    warnings : list of Problem
+        Findings that are reported but do not stop the load (e.g. rows for unknown
+        customers, which no feature can use).
+    """
+
+    customers: pd.DataFrame
+    transactions: pd.DataFrame
+    support_tickets: pd.DataFrame
+    surveys: pd.DataFrame
+    offers: pd.DataFrame
+    sources: dict[str, Path] = field(default_factory=dict)
+    warnings: list[Problem] = field(default_factory=list)
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """Return ``{table name: frame}`` for the five tables."""
+        return {name: getattr(self, name) for name in TABLES}
+
+    def replace(self, **frames: pd.DataFrame) -> Tables:
+        """Return a copy with some frames replaced (sources and warnings kept)."""
+        return Tables(**{**self.frames(), **frames}, sources=self.sources, warnings=self.warnings)
+
+    def data_end(self) -> pd.Timestamp:
+        """Latest event timestamp over all tables (UTC): the end of observed history."""
+        stamps = [
+            frame[spec.time_column].max()
+            for spec, frame in zip(TABLES.values(), self.frames().values(), strict=True)
+            if spec.time_column and len(frame)
+        ]
+        return max(s for s in stamps if pd.notna(s))
+
+
+def fingerprint(path: Path, *, chunk_bytes: int = 1 << 22) -> str:
+    """SHA-256 of a file's bytes, hex, for snapshot and run metadata."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk_bytes):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def find_table_file(data_dir: Path, table: str) -> Path | None:
+    """Return ``data_dir/<table>.parquet`` or ``.csv`` (Parquet first), or None."""
+    for suffix in SUFFIXES:
+        path = data_dir / f"{table}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def load_tables(
+    data_dir: str | Path,
+    *,
+    column_map: ColumnMap | None = None,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+) -> Tables:
+    """Read and validate every contract table found in ``data_dir``.
+
+    Parameters
+    ----------
+    data_dir : path
+        Folder holding ``customers``, ``transactions`` and optionally ``support_tickets``,
+        ``surveys`` and ``offers``, each as ``.parquet`` or ``.csv``.
+    column_map : mapping, optional
+        ``{table: {contract_name: user_name}}`` to rename a user's own columns.
+    delimiter, encoding : str
+        How CSV files are written.
+
+    Returns
+    -------
+    Tables
+
+    Raises
+    ------
+    DataContractError
+        With every problem found, when any table breaks the contract.
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataContractError([Problem(str(data_dir), None, "is not a folder")])
+    problems: list[Problem] = []
+    raw: dict[str, pd.DataFrame] = {}
+    sources: dict[str, Path] = {}
+    for name, spec in TABLES.items():
+        path = find_table_file(data_dir, name)
+        if path is None:
+            if spec.required:
+                problems.append(
+                    Problem(f"{data_dir}/{name}.csv", None, "is missing (or .parquet)")
+                )
+            continue
+        sources[name] = path
+        frame, read_problem = _read(path, delimiter=delimiter, encoding=encoding)
+        if read_problem:
+            problems.append(read_problem)
+            continue
+        raw[name] = frame.rename(columns=rename_map(name, column_map))
+    if problems:
+        raise DataContractError(problems)
+    return validate_tables(raw, sources=sources)
+
+
+def validate_tables(
+    frames: Mapping[str, pd.DataFrame], *, sources: Mapping[str, Path] | None = None
+) -> Tables:
+    """Validate in-memory frames (contract column names) and return :class:`Tables`.
+
+    ``frames`` maps table names to raw frames; absent optional tables become empty.
+    ``sources`` names the file of each table for messages. Raises
+    :class:`DataContractError` listing every problem.
+    """
+    sources = dict(sources or {})
+    problems: list[Problem] = []
+    out: dict[str, pd.DataFrame] = {}
+    files = {name: sources[name].name if name in sources else name for name in TABLES}
+    for name, spec in TABLES.items():
+        file = files[name]
+        if name not in frames:
+            if spec.required:
+                problems.append(Problem(file, None, "is missing"))
+            out[name] = _empty(spec)
+            continue
+        out[name], found = _conform(frames[name], spec, file)
+        problems += found
+    if not problems:
+        problems += _check_customers(out["customers"], files["customers"])
+    if problems:
+        raise DataContractError(problems)
+    tables = Tables(**out, sources=sources)
+    _unify_ids(tables)
+    tables.warnings = _report_unknown_customers(tables, files)
+    for w in tables.warnings:
+        log.warning("%s", w)
+    return tables
+
+
+def _empty(spec: TableSpec) -> pd.DataFrame:
+    return _conform(pd.DataFrame({c.name: pd.Series([], dtype=object) for c in spec.columns}),
+                    spec, spec.name, allow_empty=True)[0]
+
+
+def _read(path: Path, *, delimiter: str, encoding: str) -> tuple[pd.DataFrame, Problem | None]:
+    name = path.name
+    try:
+        if path.suffix == ".parquet":
+            return pq.read_table(path).to_pandas(), None
+        frame = pd.read_csv(path, engine="pyarrow", sep=delimiter, encoding=encoding)
+    except (pa.ArrowInvalid, pa.ArrowException, UnicodeDecodeError, ValueError, OSError) as e:
+        detail = str(e).splitlines()[0][:200]
+        return pd.DataFrame(), Problem(name, None, f"cannot be read as {path.suffix[1:]}: {detail}")
+    if len(frame.columns) == 1 and (sep := _guess_delimiter(str(frame.columns[0]), delimiter)):
+        return frame, Problem(
+            name, None,
+            f"has a single column '{frame.columns[0]}': it looks delimited by {sep!r}, not "
+            f"{delimiter!r}; set [data] delimiter = {sep!r} in churn.toml",
+        )
+    for col in frame.columns:
+        if frame[col].dtype == object:
+            first = frame[col].dropna().head(1)
+            if len(first) and isinstance(first.iloc[0], bytes):
+                return frame, Problem(
+                    name, str(col),
+                    f"is not valid {encoding} text; re-save the file as {encoding} or set "
+                    "[data] encoding in churn.toml (e.g. 'latin-1')",
+                )
+    return frame, None
+
+
+def _guess_delimiter(header: str, delimiter: str) -> str | None:
+    return next((s for s in (";", "\t", "|", ",") if s != delimiter and s in header), None)
+
+
+def _examples(values: pd.Series) -> tuple[str, ...]:
+    return tuple(str(v) for v in values.head(5).tolist())
+
+
+def _conform(
+    raw: pd.DataFrame, spec: TableSpec, file: str, *, allow_empty: bool = False
+) -> tuple[pd.DataFrame, list[Problem]]:
+    """Coerce ``raw`` to the contract types; return it with the problems found."""
+    problems = [
+        Problem(file, col, "is missing (required by the data contract)")
+        for col in spec.required_columns
+        if col not in raw.columns
+    ]
+    if problems:
+        return raw, problems
+    if not len(raw) and not allow_empty and spec.required:
+        return raw, [Problem(file, None, "has no rows")]
+    out = {}
+    for column in spec.columns:
+        if column.name not in raw.columns:
+            out[column.name] = _coerce(pd.Series(pd.NA, index=raw.index, dtype=object), column)
+            continue
+        values = raw[column.name]
+        coerced = _coerce(values, column)
+        bad = coerced.isna() & values.notna() & (values.astype(str).str.strip() != "")
+        if bad.any():
+            problems.append(Problem(file, column.name, f"is not a valid {column.kind}",
+                                    int(bad.sum()), _examples(values[bad])))
+        if column.bounds is not None:
+            lo, hi = column.bounds
+            out_of = (coerced < lo) | (coerced > hi)
+            if out_of.any():
+                problems.append(Problem(file, column.name, f"is outside {lo:g}–{hi:g}",
+                                        int(out_of.sum()), _examples(values[out_of])))
+        if column.required:
+            missing = coerced.isna() & ~bad
+            if missing.any():
+                rows = np.flatnonzero(missing.to_numpy())[:5] + 2
+                problems.append(Problem(file, column.name, "is empty (required)",
+                                        int(missing.sum()), tuple(f"line {r}" for r in rows)))
+        out[column.name] = coerced
+    frame = pd.DataFrame(out, index=raw.index).reset_index(drop=True)
+    if spec.name == "transactions" and not problems:
+        problems += _check_refunds(frame, raw, file)
+    return frame, problems
+
+
+def _coerce(values: pd.Series, column: Column) -> pd.Series:
+    kind = column.kind
+    if kind in ("timestamp", "date"):
+        if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
+            stamps = values if isinstance(values.dtype, pd.DatetimeTZDtype) else values.dt.tz_localize("UTC")
+            return stamps.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
+        return pd.to_datetime(values.astype("string"), utc=True, errors="coerce",
+                              format="ISO8601").astype(TIMESTAMP_DTYPE)
+    if kind in ("float", "int"):
+        return pd.to_numeric(values, errors="coerce").astype("float64")
+    if kind == "bool":
+        if pd.api.types.is_bool_dtype(values):
+            return values.astype("boolean")
+        text = values.astype("string").str.strip().str.lower()
+        out = pd.Series(pd.NA, index=values.index, dtype="boolean")
+        out[text.isin(_TRUE).fillna(False)] = True
+        out[text.isin(_FALSE).fillna(False)] = False
+        return out
+    if kind == "id":
+        return values
+    return values.astype("string")
+
+
+def _check_refunds(frame: pd.DataFrame, raw: pd.DataFrame, file: str) -> list[Problem]:
+    """Negative amounts must be flagged refunds; without ``is_refund``, they are refunds."""
+    negative = frame["amount"] < 0
+    if "is_refund" not in raw.columns:
+        frame["is_refund"] = negative.astype("boolean")
+        return []
+    bad = negative & ~frame["is_refund"].fillna(False)
+    if bad.any():
+        return [Problem(file, "amount", "is negative but is_refund is not true",
+                        int(bad.sum()), _examples(frame.loc[bad, "amount"]))]
+    frame["is_refund"] = frame["is_refund"].fillna(negative)
+    return []
+
+
+def _check_customers(customers: pd.DataFrame, file: str) -> list[Problem]:
+    ids = customers[CUSTOMER_ID]
+    dup = ids.duplicated(keep=False)
+    if dup.any():
+        return [Problem(file, CUSTOMER_ID, "has duplicate customer ids", int(dup.sum()),
+                        _examples(ids[dup].drop_duplicates()))]
+    return []
+
+
+def _unify_ids(tables: Tables) -> None:
+    """Give ``customer_id`` one dtype everywhere: int64 when every id is an integer, else str."""
+    frames = tables.frames()
+    as_int = all(_integer_like(f[CUSTOMER_ID]) for f in frames.values())
+    for frame in frames.values():
+        ids = frame[CUSTOMER_ID]
+        frame[CUSTOMER_ID] = (
+            pd.to_numeric(ids).astype("int64") if as_int else ids.astype("string").astype(object)
+        )
+
+
+def _integer_like(ids: pd.Series) -> bool:
+    if pd.api.types.is_integer_dtype(ids):
+        return True
+    if not len(ids):
+        return True
+    numbers = pd.to_numeric(ids, errors="coerce")
+    return bool(numbers.notna().all() and (numbers == np.floor(numbers)).all())
+
+
+def _report_unknown_customers(tables: Tables, files: Mapping[str, str]) -> list[Problem]:
+    known = pd.Index(tables.customers[CUSTOMER_ID])
+    found = []
+    for name, frame in tables.frames().items():
+        if name == "customers" or not len(frame):
+            continue
+        unknown = ~frame[CUSTOMER_ID].isin(known)
+        if unknown.any():
+            found.append(Problem(
+                files[name], CUSTOMER_ID,
+                "references customers absent from customers; these rows are excluded from "
+                "features", int(unknown.sum()), _examples(frame.loc[unknown, CUSTOMER_ID].drop_duplicates()),
+            ))
+    return found
+

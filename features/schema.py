@@ -1,0 +1,163 @@
+"""The data contract: tables, their columns and types, and the mapping of a user's names.
+
+Column names live here and nowhere else; every other module refers to them through
+these constants. ``CONTRACT_VERSION`` is written into every feature snapshot so a
+consumer can tell which contract produced it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from features.errors import ConfigError
+
+CONTRACT_VERSION = "1.0"
+
+Kind = Literal["id", "timestamp", "date", "float", "int", "bool", "str"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One contract column.
+
+    Parameters
+    ----------
+    name : str
+        Contract name.
+    kind : {"id", "timestamp", "date", "float", "int", "bool", "str"}
+        Logical type; timestamps are made UTC-aware at load.
+    required : bool
+        Whether the column must be present.
+    bounds : tuple of (float, float) or None
+        Inclusive range for numeric columns, checked at load.
+    """
+
+    name: str
+    kind: Kind
+    required: bool = False
+    bounds: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One contract table: its file stem, whether it must exist, and its columns."""
+
+    name: str
+    columns: tuple[Column, ...]
+    required: bool = False
+    time_column: str | None = None
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+CUSTOMER_ID = "customer_id"
+
+CUSTOMERS = TableSpec(
+    "customers",
+    (
+        Column(CUSTOMER_ID, "id", required=True),
+        Column("signup_at", "timestamp", required=True),
+        Column("cancelled_at", "timestamp"),
+        Column("birth_date", "date"),
+        Column("country", "str"),
+        Column("channel", "str"),
+        Column("plan", "str"),
+        Column("loyalty_tier", "str"),
+        Column("contract_type", "str"),
+    ),
+    required=True,
+    time_column="signup_at",
+)
+
+TRANSACTIONS = TableSpec(
+    "transactions",
+    (
+        Column(CUSTOMER_ID, "id", required=True),
+        Column("ordered_at", "timestamp", required=True),
+        Column("amount", "float", required=True),
+        Column("order_id", "str"),
+        Column("quantity", "float", bounds=(0, float("inf"))),
+        Column("category", "str"),
+        Column("discount", "float", bounds=(0, float("inf"))),
+        Column("is_refund", "bool"),
+    ),
+    required=True,
+    time_column="ordered_at",
+)
+
+SUPPORT_TICKETS = TableSpec(
+    "support_tickets",
+    (
+        Column(CUSTOMER_ID, "id", required=True),
+        Column("opened_at", "timestamp", required=True),
+        Column("resolved_at", "timestamp"),
+        Column("category", "str"),
+        Column("channel", "str"),
+        Column("escalated", "bool"),
+        Column("csat", "float", bounds=(1, 5)),
+    ),
+    time_column="opened_at",
+)
+
+SURVEYS = TableSpec(
+    "surveys",
+    (
+        Column(CUSTOMER_ID, "id", required=True),
+        Column("answered_at", "timestamp", required=True),
+        Column("nps", "float", bounds=(0, 10)),
+        Column("csat", "float", bounds=(1, 5)),
+        Column("ces", "float", bounds=(1, 7)),
+    ),
+    time_column="answered_at",
+)
+
+OFFERS = TableSpec(
+    "offers",
+    (
+        Column(CUSTOMER_ID, "id", required=True),
+        Column("offered_at", "timestamp", required=True),
+        Column("offer_id", "str", required=True),
+        Column("accepted", "bool"),
+        Column("cost", "float", bounds=(0, float("inf"))),
+    ),
+    time_column="offered_at",
+)
+
+TABLES: dict[str, TableSpec] = {
+    t.name: t for t in (CUSTOMERS, TRANSACTIONS, SUPPORT_TICKETS, SURVEYS, OFFERS)
+}
+
+CONTRACT_TYPES = ("subscription", "non_contractual")
+
+ColumnMap = Mapping[str, Mapping[str, str]]
+"""``{table: {contract_name: user_name}}`` as written in ``churn.toml``'s ``[columns.*]``."""
+
+
+def rename_map(table: str, column_map: ColumnMap | None) -> dict[str, str]:
+    """Return ``{user_name: contract_name}`` for ``table``, checking the contract names.
+
+    Raises
+    ------
+    ConfigError
+        When the mapping names a table or contract column that does not exist.
+    """
+    if not column_map:
+        return {}
+    for name in column_map:
+        if name not in TABLES:
+            raise ConfigError("column mapping table", name, f"one of {sorted(TABLES)}")
+    mapping = column_map.get(table, {})
+    known = {c.name for c in TABLES[table].columns}
+    for contract_name in mapping:
+        if contract_name not in known:
+            raise ConfigError(
+                f"column mapping for {table}", contract_name, f"one of {sorted(known)}"
+            )
+    return {user: contract for contract, user in mapping.items()}

@@ -1,0 +1,144 @@
+"""Feature snapshots: a feature table as Parquet plus a small metadata record.
+
+The metadata (``as_of``, contract version, row count, feature list, input
+fingerprints) rides in the Parquet file's key-value metadata under ``churn``, so the
+file is the whole record. Writes go to a temporary file that is renamed into place:
+an interrupted write never leaves a partial snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.errors import SnapshotError
+from features.schema import CONTRACT_VERSION, CUSTOMER_ID
+
+META_KEY = b"churn"
+SNAPSHOT_GLOB = "features_*.parquet"
+
+
+@dataclass(frozen=True)
+class SnapshotMeta:
+    """What a snapshot was built from."""
+
+    as_of: str
+    rows: int
+    features: list[str]
+    contract_version: str = CONTRACT_VERSION
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def snapshot_path(folder: str | Path, as_of: pd.Timestamp) -> Path:
+    """Conventional snapshot file for a cutoff: ``folder/features_YYYY-MM-DD.parquet``."""
+    return Path(folder) / f"features_{as_of:%Y-%m-%d}.parquet"
+
+
+def write_table_atomic(table: pa.Table, path: str | Path) -> Path:
+    """Write a Parquet table to ``path`` through a temporary file and an atomic rename."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise SnapshotError(f"Cannot write {path}: {e.strerror or e}.") from e
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_snapshot(features: pd.DataFrame, path: str | Path, meta: SnapshotMeta) -> Path:
+    """Write ``features`` with ``meta`` to ``path`` atomically; return the path."""
+    table = pa.Table.from_pandas(features, preserve_index=False)
+    schema_meta = dict(table.schema.metadata or {})
+    schema_meta[META_KEY] = json.dumps(asdict(meta)).encode()
+    return write_table_atomic(table.replace_schema_metadata(schema_meta), path)
+
+
+def read_meta(path: str | Path) -> SnapshotMeta:
+    """Read only the metadata record of a snapshot."""
+    try:
+        raw = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowInvalid) as e:
+        raise SnapshotError(f"Cannot read feature snapshot {path}: {e}.") from e
+    if META_KEY not in raw:
+        raise SnapshotError(f"{path} is a Parquet file but not a feature snapshot (no metadata).")
+    return SnapshotMeta(**json.loads(raw[META_KEY]))
+
+
+def read_snapshot(path: str | Path) -> tuple[pd.DataFrame, SnapshotMeta]:
+    """Read a snapshot and its metadata; the frame has ``customer_id`` as a column."""
+    meta = read_meta(path)
+    frame = pq.read_table(path).to_pandas()
+    if CUSTOMER_ID not in frame.columns:
+        raise SnapshotError(f"{path} has no {CUSTOMER_ID} column.")
+    return frame, meta
+
+
+def latest_snapshot(folder: str | Path) -> Path:
+    """The snapshot in ``folder`` with the latest ``as_of`` (by file name)."""
+    found = sorted(Path(folder).glob(SNAPSHOT_GLOB))
+    if not found:
+        raise SnapshotError(
+            f"No feature snapshot ({SNAPSHOT_GLOB}) in {folder}; run `churn features` first."
+        )
+    return found[-1]
+
+
+def make_snapshot(
+    tables,
+    *,
+    as_of: str | pd.Timestamp,
+    out: str | Path | None = None,
+    folder: str | Path | None = None,
+    partitions: int = 4,
+    on_partition=None,
+    **options,
+) -> tuple[Path, SnapshotMeta]:
+    """Build features for ``as_of`` partition by partition and write them as a snapshot.
+
+    Parameters
+    ----------
+    tables : Tables
+        Validated tables.
+    as_of : str or Timestamp
+        Exclusive cutoff (UTC).
+    out : path, optional
+        Snapshot file; default ``folder/features_<as_of>.parquet``.
+    folder : path, optional
+        Used when ``out`` is not given; default ``<data dir>/features``.
+    partitions, on_partition, **options
+        Passed to :func:`features.build.build_features_partitioned`.
+    """
+    from features.build import build_features_partitioned
+    from features.events import as_utc
+    from features.load import fingerprint
+
+    as_of = as_utc(as_of)
+    if out is None:
+        data_dir = next(iter(tables.sources.values())).parent if tables.sources else Path(".")
+        out = snapshot_path(folder or data_dir / "features", as_of)
+    frame = build_features_partitioned(
+        tables, as_of=as_of, partitions=partitions, on_partition=on_partition, **options
+    )
+    meta = SnapshotMeta(
+        as_of=as_of.isoformat(),
+        rows=len(frame),
+        features=[c for c in frame.columns if c != CUSTOMER_ID],
+        fingerprints={name: fingerprint(p) for name, p in tables.sources.items()},
+        extra={"warnings": [str(w) for w in tables.warnings]},
+    )
+    return write_snapshot(frame, out, meta), meta
