@@ -83,7 +83,7 @@ def generate(
     customers: Annotated[int, typer.Option(min=1, help="Number of customers.")] = 2000,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same data.")] = 0,
     start: Annotated[str, typer.Option(help="First day of history (UTC).")] = "2022-01-01",
-    end: Annotated[str, typer.Option(help="Last day of history (UTC).")] = "2025-12-31",
+    end: Annotated[str, typer.Option(help="End of history (UTC, exclusive).")] = "2025-12-31",
     file_format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     shift: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Population shift 0–1 (for drift tests).")
@@ -148,6 +148,99 @@ def features(
         )
     console.print(f"Wrote {path}: {meta.rows:,} customers × {len(meta.features)} features "
                   f"as of {cutoff:%Y-%m-%d}.")
+
+
+def _train_config(settings: Settings):
+    from training.train import TrainConfig
+
+    t = settings.training
+    return TrainConfig(
+        horizon_days=t.horizon_days, ltv_horizon_days=t.ltv_horizon_days, train_cutoffs=t.cutoffs,
+        spacing_days=t.cutoff_spacing_days, seed=t.seed, windows=tuple(settings.features.windows),
+        sla_hours=settings.features.sla_hours,
+    )
+
+
+def _print_decisions(decisions) -> None:
+    for d in decisions:
+        verdict = "[green]promoted[/]" if d.promoted else "[yellow]kept champion[/]"
+        console.print(f"{d.model}: v{d.challenger} {verdict} — {d.reason}")
+
+
+@app.command()
+def train(
+    data: DataOpt = None,
+    promote: Annotated[
+        bool, typer.Option("--promote/--no-promote", help="Run the promotion gate after training.")
+    ] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Train the churn and LTV models with baselines, log to MLflow, register challengers."""
+    from rich.table import Table
+
+    from training.promotion import promote as run_gate
+    from training.train import train as run
+
+    settings = _settings(config)
+    tables = _load(settings, data)
+    with err_console.status("training") as status:
+        result = run(tables, config=_train_config(settings), tracking_uri=settings.tracking_uri,
+                     on_step=lambda text: status.update(text))
+    for outcome, keys in ((result.churn, ["roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile"]),
+                          (result.ltv, ["normalized_gini", "spearman", "mae", "rmse"])):
+        table = Table(title=f"{outcome.name} v{outcome.version} — validation cutoff "
+                            f"{outcome.plan.validation:%Y-%m-%d}")
+        table.add_column("model")
+        for k in keys:
+            table.add_column(k, justify="right")
+        for name, row in outcome.metrics.iterrows():
+            table.add_row(str(name), *(f"{row[k]:.4f}" for k in keys))
+        console.print(table)
+    console.print(f"MLflow run {result.run_id}; view with: mlflow ui --backend-store-uri "
+                  f"{_tracking(settings)}")
+    if promote:
+        _print_decisions(run_gate({result.churn.name: result.churn.validation,
+                                   result.ltv.name: result.ltv.validation},
+                                  tracking_uri=settings.tracking_uri))
+
+
+def _tracking(settings: Settings) -> str:
+    from training.tracking import resolve_uri
+
+    return resolve_uri(settings.tracking_uri)
+
+
+@app.command()
+def promote(data: DataOpt = None, config: ConfigOpt = None) -> None:
+    """Compare each challenger with its champion on the same validation cutoff; move the alias."""
+    from training.promotion import promote as run_gate
+    from training.promotion import validation_frames
+
+    settings = _settings(config)
+    tables = _load(settings, data)
+    frames = validation_frames(
+        tables, horizon_days=settings.training.horizon_days,
+        ltv_horizon_days=settings.training.ltv_horizon_days, tracking_uri=settings.tracking_uri,
+        windows=settings.features.windows, sla_hours=settings.features.sla_hours,
+    )
+    _print_decisions(run_gate(frames, tracking_uri=settings.tracking_uri))
+
+
+@app.command()
+def models(config: ConfigOpt = None) -> None:
+    """List the registered model versions with their aliases and headline metric."""
+    from rich.table import Table
+
+    from training.registry import list_versions
+
+    settings = _settings(config)
+    versions = list_versions(tracking_uri=settings.tracking_uri)
+    table = Table(title=f"Registered models in {_tracking(settings)}")
+    for column in versions.columns:
+        table.add_column(column)
+    for row in versions.itertuples(index=False):
+        table.add_row(*(str(v) for v in row))
+    console.print(table)
 
 
 def main() -> None:
