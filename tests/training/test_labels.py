@@ -1,0 +1,78 @@
+"""Labels on hand-made timelines: contractual and non-contractual churn, boundary days, LTV."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from features.errors import IncompleteHorizonError
+from tests.conftest import make_tables
+from training.labels import make_labels
+
+CUTOFF = "2025-01-01"
+CUSTOMERS = [
+    # subscription customer cancelling on the last day inside the 90-day horizon
+    {"customer_id": 1, "signup_at": "2024-01-01", "plan": "basic", "cancelled_at": "2025-03-31T23:00:00Z"},
+    # subscription customer cancelling exactly at cutoff + 90 days: outside [t, t+H)
+    {"customer_id": 2, "signup_at": "2024-01-01", "plan": "basic", "cancelled_at": "2025-04-01"},
+    # non-contractual customer ordering exactly at the cutoff: that order is the future, so not churned
+    {"customer_id": 3, "signup_at": "2024-01-01"},
+    # non-contractual customer whose next order is exactly at cutoff + 90 days: churned
+    {"customer_id": 4, "signup_at": "2024-01-01"},
+    # already cancelled before the cutoff: not active, no label
+    {"customer_id": 5, "signup_at": "2024-01-01", "plan": "basic", "cancelled_at": "2024-12-31"},
+    # never ordered before the cutoff: not active
+    {"customer_id": 6, "signup_at": "2024-01-01"},
+    # signed up after the cutoff
+    {"customer_id": 7, "signup_at": "2025-02-01"},
+]
+TRANSACTIONS = [
+    *({"customer_id": c, "ordered_at": "2024-06-01", "amount": 10.0} for c in (1, 2, 3, 4, 5)),
+    {"customer_id": 3, "ordered_at": "2025-01-01", "amount": 50.0},
+    {"customer_id": 3, "ordered_at": "2025-06-01", "amount": 30.0},
+    {"customer_id": 3, "ordered_at": "2025-06-02", "amount": -30.0, "is_refund": True},
+    {"customer_id": 4, "ordered_at": "2025-04-01", "amount": 70.0},
+    {"customer_id": 1, "ordered_at": "2025-02-01", "amount": 15.0},
+    {"customer_id": 6, "ordered_at": "2025-02-01", "amount": 5.0},
+    {"customer_id": 4, "ordered_at": "2026-01-01", "amount": 99.0},  # after cutoff + 365 days
+    {"customer_id": 3, "ordered_at": "2026-06-01", "amount": 1.0},  # the data end
+]
+
+
+@pytest.fixture
+def tables():
+    return make_tables(customers=CUSTOMERS, transactions=TRANSACTIONS)
+
+
+class TestMakeLabels:
+    def test_only_active_customers_get_labels(self, tables):
+        labels = make_labels(tables, cutoff=CUTOFF)
+        assert labels["customer_id"].tolist() == [1, 2, 3, 4]
+
+    def test_churn_on_boundary_days(self, tables):
+        labels = make_labels(tables, cutoff=CUTOFF).set_index("customer_id")
+        assert labels["churned"].to_dict() == {1: 1, 2: 0, 3: 0, 4: 1}
+        assert labels["contract_type"].to_dict() == {
+            1: "subscription", 2: "subscription", 3: "non_contractual", 4: "non_contractual"}
+
+    def test_ltv_is_net_spend_in_the_ltv_horizon(self, tables):
+        labels = make_labels(tables, cutoff=CUTOFF).set_index("customer_id")
+        assert labels["ltv"].to_dict() == {1: 15.0, 2: 0.0, 3: 50.0, 4: 70.0}
+
+    def test_horizon_is_configurable(self, tables):
+        labels = make_labels(tables, cutoff=CUTOFF, horizon_days=91, ltv_horizon_days=None)
+        assert labels.set_index("customer_id")["churned"].to_dict() == {1: 1, 2: 1, 3: 0, 4: 0}
+        assert "ltv" not in labels.columns
+
+    def test_incomplete_horizon_is_refused(self, tables):
+        with pytest.raises(IncompleteHorizonError, match="Cutoff 2025-07-01 needs 365 days .* data ends at 2026-06-01"):
+            make_labels(tables, cutoff="2025-07-01")
+        make_labels(tables, cutoff="2025-07-01", ltv_horizon_days=None)  # 90 days fit
+
+    def test_min_orders(self, tables):
+        labels = make_labels(tables, cutoff=CUTOFF, min_orders=2)
+        assert labels.empty
+
+    def test_labels_accept_timestamps(self, tables):
+        a = make_labels(tables, cutoff=pd.Timestamp(CUTOFF, tz="UTC"))
+        pd.testing.assert_frame_equal(a, make_labels(tables, cutoff=CUTOFF))

@@ -1,0 +1,1 @@
+"""Model training, evaluation metrics and evaluation plots for churn and LTV."""

@@ -1,0 +1,73 @@
+"""The model matrix: which feature columns a model uses and how they are typed.
+
+Numeric features go in as float64 (NaN stays NaN: LightGBM handles it natively);
+categorical features become pandas categoricals with the categories learned at fit
+time, so a value never seen in training maps to NaN instead of shifting the codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features.build import CATEGORICAL_FEATURES
+from features.errors import SnapshotError
+from features.schema import CUSTOMER_ID
+
+NOT_FEATURES = (CUSTOMER_ID, "cutoff", "is_cancelled", "churned", "ltv", "contract_type_label")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Feature names and categorical levels a model was trained with.
+
+    Attributes
+    ----------
+    numeric : tuple of str
+    categorical : dict of str to tuple of str
+        Levels of each categorical feature, in code order.
+    """
+
+    numeric: tuple[str, ...]
+    categorical: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        """All feature names in matrix column order."""
+        return [*self.numeric, *self.categorical]
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> FeatureSpec:
+        """Learn the spec from a training frame of features (extra label columns ignored)."""
+        cols = [c for c in frame.columns if c not in NOT_FEATURES]
+        categorical = {
+            c: tuple(sorted(frame[c].dropna().astype(str).unique()))
+            for c in cols if c in CATEGORICAL_FEATURES
+        }
+        numeric = tuple(c for c in cols if c not in categorical)
+        return cls(numeric=numeric, categorical=categorical)
+
+    def missing(self, frame: pd.DataFrame) -> list[str]:
+        """Feature names this spec needs that ``frame`` lacks."""
+        return [c for c in self.names if c not in frame.columns]
+
+    def matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The model input: spec columns in order, typed, shape (n_rows, n_features).
+
+        Raises
+        ------
+        SnapshotError
+            When a feature the model needs is absent from ``frame``.
+        """
+        if missing := self.missing(frame):
+            raise SnapshotError(
+                f"The features lack {len(missing)} column(s) the model was trained with: "
+                f"{', '.join(missing[:10])}. Rebuild the snapshot with this version of the code."
+            )
+        out = {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+               for c in self.numeric}
+        for c, levels in self.categorical.items():
+            out[c] = pd.Categorical(frame[c].astype("string").astype(object), categories=list(levels))
+        return pd.DataFrame(out, index=frame.index)
