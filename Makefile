@@ -3,9 +3,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 DATA := data/demo
+CUSTOMERS := 20000
 AS_OF := 2025-06-30
+SCORE_AS_OF := 2025-12-31
+BUDGET := 5000
 
-.PHONY: venv demo test lint bench bench-features clean
+.PHONY: venv demo test lint bench bench-features bench-train bench-serve bench-score report-check clean
 
 venv: $(VENV)/.installed
 
@@ -16,8 +19,18 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: venv
-	$(BIN)/churn generate --customers 2000 --seed 7 --out $(DATA)
+	$(BIN)/churn generate --customers $(CUSTOMERS) --seed 7 --out $(DATA)
 	$(BIN)/churn features --data $(DATA) --as-of $(AS_OF)
+	$(BIN)/churn train --data $(DATA) --promote
+	$(BIN)/churn models
+	$(BIN)/churn features --data $(DATA) --as-of $(SCORE_AS_OF)
+	$(BIN)/churn score --data $(DATA) --as-of $(SCORE_AS_OF) --out $(DATA)/scores.parquet
+	$(BIN)/churn campaign --scores $(DATA)/scores.parquet --budget $(BUDGET) --out $(DATA)/campaign.csv
+	$(BIN)/churn report --data $(DATA) --scores $(DATA)/scores.parquet --out report.html
+	@echo
+	@echo "Demo done. Start the scoring API with:"
+	@echo "  CHURN_SERVING__API_KEY=change-me $(BIN)/churn serve --data $(DATA)"
+	@echo "then open http://127.0.0.1:3000 (Swagger) or see README.md for curl examples."
 
 test: venv
 	$(BIN)/python -m pytest
@@ -26,10 +39,22 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: bench-features
+bench: bench-features bench-train bench-serve bench-score
 
 bench-features: venv
 	$(BIN)/python -m benchmarks.features
 
+bench-train: venv
+	$(BIN)/python -m benchmarks.train
+
+bench-serve: venv
+	$(BIN)/python -m benchmarks.serve
+
+bench-score: venv
+	$(BIN)/python -m benchmarks.score
+
+report-check: venv
+	$(BIN)/python -m benchmarks.report_check
+
 clean:
-	rm -rf $(VENV) data/demo
+	rm -rf $(VENV) data/demo report.html

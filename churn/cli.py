@@ -30,8 +30,15 @@ class _UserErrorGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except ChurnError as e:
-            err_console.print(Panel(str(e), title="churn: error", title_align="left",
-                                    border_style="red", expand=False))
+            err_console.print(
+                Panel(
+                    str(e),
+                    title="churn: error",
+                    title_align="left",
+                    border_style="red",
+                    expand=False,
+                )
+            )
             raise typer.Exit(2) from None
 
 
@@ -48,7 +55,9 @@ ConfigOpt = Annotated[
 ]
 DataOpt = Annotated[
     Path | None,
-    typer.Option("--data", help="Folder with the contract tables (default: data.dir of the settings)."),
+    typer.Option(
+        "--data", help="Folder with the contract tables (default: data.dir of the settings)."
+    ),
 ]
 
 
@@ -58,8 +67,14 @@ def _settings(config: Path | None) -> Settings:
 
 def progress_bar() -> Progress:
     """The Rich progress bar every long command shows."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=err_console, transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
 
 
 def _load(settings: Settings, data: Path | None):
@@ -93,8 +108,15 @@ def generate(
     from features.synthetic import generate as run
 
     try:
-        summary = run(out, customers=customers, seed=seed, start=start, end=end,
-                      file_format=file_format, population_shift=shift)
+        summary = run(
+            out,
+            customers=customers,
+            seed=seed,
+            start=start,
+            end=end,
+            file_format=file_format,
+            population_shift=shift,
+        )
     except ValueError as e:
         raise ChurnError(str(e)) from e
     rows = ", ".join(f"{n} {t}" for t, n in summary.rows.items())
@@ -115,8 +137,10 @@ def validate(data: DataOpt = None, config: ConfigOpt = None) -> None:
 def features(
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="Cutoff date (exclusive, UTC); only events before it count. "
-                     "Default: today."),
+        typer.Option(
+            "--as-of",
+            help="Cutoff date (exclusive, UTC); only events before it count. Default: today.",
+        ),
     ] = None,
     data: DataOpt = None,
     out: Annotated[
@@ -124,7 +148,10 @@ def features(
         typer.Option(help="Snapshot file (default: <data>/features/features_<as-of>.parquet)."),
     ] = None,
     partitions: Annotated[
-        int | None, typer.Option(min=1, help="Customer partitions (default: features.partitions of the settings).")
+        int | None,
+        typer.Option(
+            min=1, help="Customer partitions (default: features.partitions of the settings)."
+        ),
     ] = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -142,12 +169,18 @@ def features(
     with progress_bar() as bar:
         task = bar.add_task("features", total=n)
         path, meta = make_snapshot(
-            tables, as_of=cutoff, out=out, partitions=n,
-            windows=settings.features.windows, sla_hours=settings.features.sla_hours,
+            tables,
+            as_of=cutoff,
+            out=out,
+            partitions=n,
+            windows=settings.features.windows,
+            sla_hours=settings.features.sla_hours,
             on_partition=lambda done, total: bar.update(task, completed=done),
         )
-    console.print(f"Wrote {path}: {meta.rows:,} customers × {len(meta.features)} features "
-                  f"as of {cutoff:%Y-%m-%d}.")
+    console.print(
+        f"Wrote {path}: {meta.rows:,} customers × {len(meta.features)} features "
+        f"as of {cutoff:%Y-%m-%d}."
+    )
 
 
 def _train_config(settings: Settings):
@@ -155,8 +188,12 @@ def _train_config(settings: Settings):
 
     t = settings.training
     return TrainConfig(
-        horizon_days=t.horizon_days, ltv_horizon_days=t.ltv_horizon_days, train_cutoffs=t.cutoffs,
-        spacing_days=t.cutoff_spacing_days, seed=t.seed, windows=tuple(settings.features.windows),
+        horizon_days=t.horizon_days,
+        ltv_horizon_days=t.ltv_horizon_days,
+        train_cutoffs=t.cutoffs,
+        spacing_days=t.cutoff_spacing_days,
+        seed=t.seed,
+        windows=tuple(settings.features.windows),
         sla_hours=settings.features.sla_hours,
     )
 
@@ -184,24 +221,40 @@ def train(
     settings = _settings(config)
     tables = _load(settings, data)
     with err_console.status("training") as status:
-        result = run(tables, config=_train_config(settings), tracking_uri=settings.tracking_uri,
-                     on_step=lambda text: status.update(text))
-    for outcome, keys in ((result.churn, ["roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile"]),
-                          (result.ltv, ["normalized_gini", "spearman", "mae", "rmse"])):
-        table = Table(title=f"{outcome.name} v{outcome.version} — validation cutoff "
-                            f"{outcome.plan.validation:%Y-%m-%d}")
+        result = run(
+            tables,
+            config=_train_config(settings),
+            tracking_uri=settings.tracking_uri,
+            on_step=lambda text: status.update(text),
+        )
+    for outcome, keys in (
+        (result.churn, ["roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile"]),
+        (result.ltv, ["normalized_gini", "spearman", "mae", "rmse"]),
+    ):
+        table = Table(
+            title=f"{outcome.name} v{outcome.version} — validation cutoff "
+            f"{outcome.plan.validation:%Y-%m-%d}"
+        )
         table.add_column("model")
         for k in keys:
             table.add_column(k, justify="right")
         for name, row in outcome.metrics.iterrows():
             table.add_row(str(name), *(f"{row[k]:.4f}" for k in keys))
         console.print(table)
-    console.print(f"MLflow run {result.run_id}; view with: mlflow ui --backend-store-uri "
-                  f"{_tracking(settings)}")
+    console.print(
+        f"MLflow run {result.run_id}; view with: mlflow ui --backend-store-uri "
+        f"{_tracking(settings)}"
+    )
     if promote:
-        _print_decisions(run_gate({result.churn.name: result.churn.validation,
-                                   result.ltv.name: result.ltv.validation},
-                                  tracking_uri=settings.tracking_uri))
+        _print_decisions(
+            run_gate(
+                {
+                    result.churn.name: result.churn.validation,
+                    result.ltv.name: result.ltv.validation,
+                },
+                tracking_uri=settings.tracking_uri,
+            )
+        )
 
 
 def _tracking(settings: Settings) -> str:
@@ -219,9 +272,12 @@ def promote(data: DataOpt = None, config: ConfigOpt = None) -> None:
     settings = _settings(config)
     tables = _load(settings, data)
     frames = validation_frames(
-        tables, horizon_days=settings.training.horizon_days,
-        ltv_horizon_days=settings.training.ltv_horizon_days, tracking_uri=settings.tracking_uri,
-        windows=settings.features.windows, sla_hours=settings.features.sla_hours,
+        tables,
+        horizon_days=settings.training.horizon_days,
+        ltv_horizon_days=settings.training.ltv_horizon_days,
+        tracking_uri=settings.tracking_uri,
+        windows=settings.features.windows,
+        sla_hours=settings.features.sla_hours,
     )
     _print_decisions(run_gate(frames, tracking_uri=settings.tracking_uri))
 
@@ -241,6 +297,10 @@ def models(config: ConfigOpt = None) -> None:
     for row in versions.itertuples(index=False):
         table.add_row(*(str(v) for v in row))
     console.print(table)
+
+
+# The later stages' commands live in their own modules; importing them registers them.
+from churn import batch_commands, report_commands, serve_commands  # noqa: E402, F401
 
 
 def main() -> None:

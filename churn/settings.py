@@ -57,10 +57,9 @@ class ServingSettings(BaseModel):
     api_key: SecretStr | None = Field(None, description="Required in the X-API-Key header.")
     require_api_key: bool = Field(True, description="Set false only for local trials.")
     max_batch: int = Field(1000, ge=1, description="Most customers per request.")
-    risk_thresholds: tuple[float, float] = Field(
-        (0.3, 0.6), description="Churn probability from which risk is medium, high."
+    offers_file: Path = Field(
+        Path("offers.toml"), description="Retention offer catalog (with risk and value bands)."
     )
-    offers_file: Path = Field(Path("offers.toml"), description="Retention offer catalog.")
 
 
 class Settings(BaseSettings):

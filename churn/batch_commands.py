@@ -1,0 +1,1 @@
+"""`churn score` and `churn campaign`: nightly batch scoring and budgeted campaigns."""

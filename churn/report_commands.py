@@ -1,0 +1,1 @@
+"""`churn report` and `churn monitor`: the retention KPI report and drift monitoring."""

@@ -1,0 +1,1 @@
+"""`churn serve`: start the BentoML scoring service (registered by importing this module)."""

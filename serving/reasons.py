@@ -1,0 +1,232 @@
+"""Reasons in words: the features that push a customer's churn risk up, as marketing reads them.
+
+From the churn model's LightGBM contributions (log-odds, one per feature), the
+features with the largest positive contributions are turned into short phrases with
+the customer's own values ("no order for 74 days, 2.3× the usual gap", "detractor NPS
+3"). Related features share one phrase, so a reason is never said twice.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+Row = Mapping[str, object]
+CANDIDATES = 10
+
+
+def _num(row: Row, name: str) -> float:
+    value = row.get(name)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return value
+
+
+def _plural(n: float, word: str) -> str:
+    return f"{n:.0f} {word}{'' if round(n) == 1 else 's'}"
+
+
+def _recency(row: Row) -> str:
+    days, ratio = _num(row, "days_since_last_order"), _num(row, "overdue_ratio")
+    if math.isnan(days):
+        return "has never ordered"
+    text = f"no order for {_plural(days, 'day')}"
+    if not math.isnan(ratio) and ratio >= 1.05:
+        text += f", {ratio:.1f}× the usual gap"
+    return text
+
+
+def _nps(row: Row) -> str:
+    score = _num(row, "nps_last")
+    if math.isnan(score):
+        return "no NPS answer yet"
+    kind = "detractor" if score <= 6 else "passive" if score <= 8 else "promoter"
+    return f"{kind} NPS {score:.0f}"
+
+
+def _nps_change(row: Row) -> str:
+    change = _num(row, "nps_change")
+    return (
+        f"NPS {'fell' if change < 0 else 'rose'} by {abs(change):.0f} points"
+        if change
+        else "NPS unchanged"
+    )
+
+
+def _trend(row: Row) -> str:
+    trend = _num(row, "spend_trend_90d")
+    if math.isnan(trend):
+        return "no spend in the last 180 days"
+    # trend = (a - b) / (a + b)  =>  a / b = (1 + trend) / (1 - trend)
+    if trend <= -0.999:
+        return "no spend in the last 90 days after spending before"
+    change = (1 + trend) / (1 - trend) - 1 if trend < 1 else math.inf
+    return f"spend {'down' if change < 0 else 'up'} {abs(change):.0%} on the previous 90 days"
+
+
+def _window(pattern: str) -> Callable[[str], Callable[[Row], str]]:
+    def make(name: str) -> Callable[[Row], str]:
+        days = re.search(r"_(\d+)d$", name).group(1)
+        return lambda row: pattern.format(v=_num(row, name), d=days)
+
+    return make
+
+
+def _simple(pattern: str, name: str) -> Callable[[Row], str]:
+    return lambda row: pattern.format(v=_num(row, name))
+
+
+def _category(label: str, name: str) -> Callable[[Row], str]:
+    def words(row: Row) -> str:
+        value = row.get(name)
+        return f"{label} {'unknown' if value is None or pd.isna(value) else value}"
+
+    return words
+
+
+FIXED: dict[str, tuple[str, Callable[[Row], str]]] = {
+    # feature: (phrase group, phrase maker)
+    "days_since_last_order": ("recency", _recency),
+    "overdue_ratio": ("recency", _recency),
+    "expected_days_to_next_order": ("recency", _recency),
+    "days_since_first_order": (
+        "tenure",
+        _simple("first order {v:.0f} days ago", "days_since_first_order"),
+    ),
+    "tenure_days": ("tenure", lambda r: f"customer for {_num(r, 'tenure_days') / 30.4:.0f} months"),
+    "gap_mean_days": ("rhythm", _simple("usually orders every {v:.0f} days", "gap_mean_days")),
+    "gap_std_days": ("rhythm", _simple("irregular ordering (±{v:.0f} days)", "gap_std_days")),
+    "orders_total": ("orders", _simple("{v:.0f} orders in total", "orders_total")),
+    "active_periods_360d": (
+        "orders",
+        _simple("ordered in {v:.0f} of the last 12 months", "active_periods_360d"),
+    ),
+    "spend_total": ("spend", _simple("lifetime spend {v:,.0f}", "spend_total")),
+    "spend_trend_90d": ("trend", _trend),
+    "aov_total": ("aov", _simple("average order {v:,.0f}", "aov_total")),
+    "aov_365d": ("aov", _simple("average order {v:,.0f} this year", "aov_365d")),
+    "refund_share_365d": (
+        "refunds",
+        _simple("{v:.0%} of this year's spend refunded", "refund_share_365d"),
+    ),
+    "discount_share_365d": (
+        "discounts",
+        _simple("{v:.0%} of this year's spend on discount", "discount_share_365d"),
+    ),
+    "open_tickets": ("support", _simple("{v:.0f} open support ticket(s)", "open_tickets")),
+    "sla_breaches_365d": (
+        "sla",
+        _simple("{v:.0f} support ticket(s) past the SLA this year", "sla_breaches_365d"),
+    ),
+    "escalations_365d": (
+        "escalations",
+        _simple("{v:.0f} escalated ticket(s) this year", "escalations_365d"),
+    ),
+    "resolution_hours_median_365d": (
+        "resolution",
+        _simple("support takes {v:.0f} h to resolve (median)", "resolution_hours_median_365d"),
+    ),
+    "ticket_csat_mean_365d": (
+        "ticket_csat",
+        _simple("support rated {v:.1f}/5", "ticket_csat_mean_365d"),
+    ),
+    "days_since_last_ticket": (
+        "support_recent",
+        _simple("support ticket {v:.0f} days ago", "days_since_last_ticket"),
+    ),
+    "nps_last": ("nps", _nps),
+    "nps_class_last": ("nps", _nps),
+    "nps_mean": ("nps_mean", _simple("average NPS {v:.1f}", "nps_mean")),
+    "nps_change": ("nps_change", _nps_change),
+    "csat_last": ("csat", _simple("last CSAT {v:.0f}/5", "csat_last")),
+    "csat_mean_365d": ("csat", _simple("CSAT {v:.1f}/5 this year", "csat_mean_365d")),
+    "ces_last": ("ces", _simple("customer effort {v:.0f}/7 (high is hard)", "ces_last")),
+    "ces_mean_365d": ("ces", _simple("customer effort {v:.1f}/7 this year", "ces_mean_365d")),
+    "surveys_365d": ("surveys", _simple("{v:.0f} survey answer(s) this year", "surveys_365d")),
+    "days_since_last_survey": (
+        "surveys",
+        _simple("last survey {v:.0f} days ago", "days_since_last_survey"),
+    ),
+    "offers_365d": ("offers", _simple("{v:.0f} retention offer(s) this year", "offers_365d")),
+    "offers_accepted_365d": (
+        "offers",
+        _simple("accepted {v:.0f} offer(s) this year", "offers_accepted_365d"),
+    ),
+    "days_since_last_offer": (
+        "offers",
+        _simple("last offer {v:.0f} days ago", "days_since_last_offer"),
+    ),
+    "age_years": ("age", _simple("aged {v:.0f}", "age_years")),
+    "plan": ("plan", _category("plan", "plan")),
+    "loyalty_tier": ("tier", _category("tier", "loyalty_tier")),
+    "channel": ("channel", _category("channel", "channel")),
+    "country": ("country", _category("country", "country")),
+    "contract_type": ("contract", _category("contract", "contract_type")),
+}
+WINDOWED = {
+    "orders": ("orders_window", _window("{v:.0f} order(s) in the last {d} days")),
+    "spend": ("spend_window", _window("spent {v:,.0f} in the last {d} days")),
+    "tickets": ("tickets_window", _window("{v:.0f} support ticket(s) in the last {d} days")),
+}
+
+
+def phrase(feature: str, row: Row) -> tuple[str, str]:
+    """``(group, words)`` describing ``feature`` for the customer ``row`` (feature → value)."""
+    if feature in FIXED:
+        group, make = FIXED[feature]
+        return group, make(row)
+    prefix = feature.split("_", 1)[0]
+    if prefix in WINDOWED and re.search(r"_\d+d$", feature):
+        group, make = WINDOWED[prefix]
+        return group, make(feature)(row)
+    value = row.get(feature)
+    return feature, f"{feature.replace('_', ' ')} {value}"
+
+
+def top_reasons(
+    contributions: pd.DataFrame, features: pd.DataFrame, *, k: int = 3
+) -> list[list[str]]:
+    """The ``k`` strongest reasons for churn risk per customer, in words.
+
+    Parameters
+    ----------
+    contributions : DataFrame, shape (n, n_features)
+        Log-odds contributions of the churn model (positive = towards churn).
+    features : DataFrame, shape (n, ...)
+        The same customers' feature values, same row order.
+    k : int, default 3
+
+    Returns
+    -------
+    list of list of str
+        Per customer, up to ``k`` phrases, strongest first; only features that raise
+        the risk are named.
+    """
+    values = contributions.to_numpy(dtype="float64")
+    names = contributions.columns.to_numpy()
+    n_cand = min(CANDIDATES, values.shape[1])
+    top = (
+        np.argpartition(-values, n_cand - 1, axis=1)[:, :n_cand]
+        if n_cand
+        else np.empty((len(values), 0), int)
+    )
+    records = features.to_dict("records")
+    out = []
+    for i, row in enumerate(records):
+        cand = top[i][np.argsort(-values[i, top[i]], kind="stable")]
+        seen, phrases = set(), []
+        for j in cand:
+            if values[i, j] <= 0 or len(phrases) == k:
+                break
+            group, words = phrase(names[j], row)
+            if group not in seen:
+                seen.add(group)
+                phrases.append(words)
+        out.append(phrases)
+    return out
