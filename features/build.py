@@ -64,7 +64,9 @@ def build_features(
     txn = visible_events(tables.transactions, "ordered_at", index=index, as_of=as_of)
     orders = visible_events(
         tables.transactions.loc[~tables.transactions["is_refund"].fillna(False).astype(bool)],
-        "ordered_at", index=index, as_of=as_of,
+        "ordered_at",
+        index=index,
+        as_of=as_of,
     )
     tickets = visible_events(tables.support_tickets, "opened_at", index=index, as_of=as_of)
     surveys = visible_events(tables.surveys, "answered_at", index=index, as_of=as_of)
@@ -101,12 +103,17 @@ def partition_of(ids: pd.Series, partitions: int) -> np.ndarray:
 
 def split_tables(tables: Tables, partitions: int) -> Iterator[Tables]:
     """Yield ``partitions`` Tables, each holding whole customers and all their events."""
-    parts = {name: partition_of(frame[CUSTOMER_ID], partitions) for name, frame in tables.frames().items()}
+    parts = {
+        name: partition_of(frame[CUSTOMER_ID], partitions)
+        for name, frame in tables.frames().items()
+    }
     for p in range(partitions):
-        yield tables.replace(**{
-            name: frame.loc[parts[name] == p].reset_index(drop=True)
-            for name, frame in tables.frames().items()
-        })
+        yield tables.replace(
+            **{
+                name: frame.loc[parts[name] == p].reset_index(drop=True)
+                for name, frame in tables.frames().items()
+            }
+        )
 
 
 def build_features_partitioned(

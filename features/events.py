@@ -75,7 +75,9 @@ class EventView:
         present = ~np.isnan(values) if mask is None else mask & ~np.isnan(values)
         return ratio(self.total(values, present), self.count(present))
 
-    def last(self, values: np.ndarray, mask: np.ndarray | None = None, *, nth: int = 1) -> np.ndarray:
+    def last(
+        self, values: np.ndarray, mask: np.ndarray | None = None, *, nth: int = 1
+    ) -> np.ndarray:
         """Value of each customer's ``nth``-latest event (among ``mask``); NaN where none."""
         values = np.asarray(values, dtype="float64")
         keep = np.ones(len(values), bool) if mask is None else mask
@@ -129,7 +131,9 @@ def visible_events(
     keep = (age > 0) & (pos >= 0)
     order = np.lexsort((-age[keep], pos[keep]))
     rows = frame.loc[keep].iloc[order].reset_index(drop=True)
-    return EventView(pos=pos[keep][order].astype("int64"), age=age[keep][order], rows=rows, n=len(index))
+    return EventView(
+        pos=pos[keep][order].astype("int64"), age=age[keep][order], rows=rows, n=len(index)
+    )
 
 
 def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:

@@ -128,9 +128,7 @@ def load_tables(
         path = find_table_file(data_dir, name)
         if path is None:
             if spec.required:
-                problems.append(
-                    Problem(f"{data_dir}/{name}.csv", None, "is missing (or .parquet)")
-                )
+                problems.append(Problem(f"{data_dir}/{name}.csv", None, "is missing (or .parquet)"))
             continue
         sources[name] = path
         frame, read_problem = _read(path, delimiter=delimiter, encoding=encoding)
@@ -178,8 +176,12 @@ def validate_tables(
 
 
 def _empty(spec: TableSpec) -> pd.DataFrame:
-    return _conform(pd.DataFrame({c.name: pd.Series([], dtype=object) for c in spec.columns}),
-                    spec, spec.name, allow_empty=True)[0]
+    return _conform(
+        pd.DataFrame({c.name: pd.Series([], dtype=object) for c in spec.columns}),
+        spec,
+        spec.name,
+        allow_empty=True,
+    )[0]
 
 
 def _read(path: Path, *, delimiter: str, encoding: str) -> tuple[pd.DataFrame, Problem | None]:
@@ -193,7 +195,8 @@ def _read(path: Path, *, delimiter: str, encoding: str) -> tuple[pd.DataFrame, P
         return pd.DataFrame(), Problem(name, None, f"cannot be read as {path.suffix[1:]}: {detail}")
     if len(frame.columns) == 1 and (sep := _guess_delimiter(str(frame.columns[0]), delimiter)):
         return frame, Problem(
-            name, None,
+            name,
+            None,
             f"has a single column '{frame.columns[0]}': it looks delimited by {sep!r}, not "
             f"{delimiter!r}; set [data] delimiter = {sep!r} in churn.toml",
         )
@@ -202,7 +205,8 @@ def _read(path: Path, *, delimiter: str, encoding: str) -> tuple[pd.DataFrame, P
             first = frame[col].dropna().head(1)
             if len(first) and isinstance(first.iloc[0], bytes):
                 return frame, Problem(
-                    name, str(col),
+                    name,
+                    str(col),
                     f"is not valid {encoding} text; re-save the file as {encoding} or set "
                     "[data] encoding in churn.toml (e.g. 'latin-1')",
                 )
@@ -239,20 +243,41 @@ def _conform(
         coerced = _coerce(values, column)
         bad = coerced.isna() & values.notna() & (values.astype(str).str.strip() != "")
         if bad.any():
-            problems.append(Problem(file, column.name, f"is not a valid {column.kind}",
-                                    int(bad.sum()), _examples(values[bad])))
+            problems.append(
+                Problem(
+                    file,
+                    column.name,
+                    f"is not a valid {column.kind}",
+                    int(bad.sum()),
+                    _examples(values[bad]),
+                )
+            )
         if column.bounds is not None:
             lo, hi = column.bounds
             out_of = (coerced < lo) | (coerced > hi)
             if out_of.any():
-                problems.append(Problem(file, column.name, f"is outside {lo:g}–{hi:g}",
-                                        int(out_of.sum()), _examples(values[out_of])))
+                problems.append(
+                    Problem(
+                        file,
+                        column.name,
+                        f"is outside {lo:g}–{hi:g}",
+                        int(out_of.sum()),
+                        _examples(values[out_of]),
+                    )
+                )
         if column.required:
             missing = coerced.isna() & ~bad
             if missing.any():
                 rows = np.flatnonzero(missing.to_numpy())[:5] + 2
-                problems.append(Problem(file, column.name, "is empty (required)",
-                                        int(missing.sum()), tuple(f"line {r}" for r in rows)))
+                problems.append(
+                    Problem(
+                        file,
+                        column.name,
+                        "is empty (required)",
+                        int(missing.sum()),
+                        tuple(f"line {r}" for r in rows),
+                    )
+                )
         out[column.name] = coerced
     frame = pd.DataFrame(out, index=raw.index).reset_index(drop=True)
     if spec.name == "transactions" and not problems:
@@ -264,10 +289,15 @@ def _coerce(values: pd.Series, column: Column) -> pd.Series:
     kind = column.kind
     if kind in ("timestamp", "date"):
         if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
-            stamps = values if isinstance(values.dtype, pd.DatetimeTZDtype) else values.dt.tz_localize("UTC")
+            stamps = (
+                values
+                if isinstance(values.dtype, pd.DatetimeTZDtype)
+                else values.dt.tz_localize("UTC")
+            )
             return stamps.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
-        return pd.to_datetime(values.astype("string"), utc=True, errors="coerce",
-                              format="ISO8601").astype(TIMESTAMP_DTYPE)
+        return pd.to_datetime(
+            values.astype("string"), utc=True, errors="coerce", format="ISO8601"
+        ).astype(TIMESTAMP_DTYPE)
     if kind in ("float", "int"):
         return pd.to_numeric(values, errors="coerce").astype("float64")
     if kind == "bool":
@@ -291,8 +321,15 @@ def _check_refunds(frame: pd.DataFrame, raw: pd.DataFrame, file: str) -> list[Pr
         return []
     bad = negative & ~frame["is_refund"].fillna(False)
     if bad.any():
-        return [Problem(file, "amount", "is negative but is_refund is not true",
-                        int(bad.sum()), _examples(frame.loc[bad, "amount"]))]
+        return [
+            Problem(
+                file,
+                "amount",
+                "is negative but is_refund is not true",
+                int(bad.sum()),
+                _examples(frame.loc[bad, "amount"]),
+            )
+        ]
     frame["is_refund"] = frame["is_refund"].fillna(negative)
     return []
 
@@ -301,8 +338,15 @@ def _check_customers(customers: pd.DataFrame, file: str) -> list[Problem]:
     ids = customers[CUSTOMER_ID]
     dup = ids.duplicated(keep=False)
     if dup.any():
-        return [Problem(file, CUSTOMER_ID, "has duplicate customer ids", int(dup.sum()),
-                        _examples(ids[dup].drop_duplicates()))]
+        return [
+            Problem(
+                file,
+                CUSTOMER_ID,
+                "has duplicate customer ids",
+                int(dup.sum()),
+                _examples(ids[dup].drop_duplicates()),
+            )
+        ]
     return []
 
 
@@ -334,10 +378,14 @@ def _report_unknown_customers(tables: Tables, files: Mapping[str, str]) -> list[
             continue
         unknown = ~frame[CUSTOMER_ID].isin(known)
         if unknown.any():
-            found.append(Problem(
-                files[name], CUSTOMER_ID,
-                "references customers absent from customers; these rows are excluded from "
-                "features", int(unknown.sum()), _examples(frame.loc[unknown, CUSTOMER_ID].drop_duplicates()),
-            ))
+            found.append(
+                Problem(
+                    files[name],
+                    CUSTOMER_ID,
+                    "references customers absent from customers; these rows are excluded from "
+                    "features",
+                    int(unknown.sum()),
+                    _examples(frame.loc[unknown, CUSTOMER_ID].drop_duplicates()),
+                )
+            )
     return found
-

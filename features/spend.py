@@ -34,7 +34,9 @@ def spend_features(transactions: EventView, *, windows: Sequence[int]) -> dict[s
     last90 = transactions.total(amount, transactions.within(90))
     prev90 = transactions.total(amount, transactions.within(180) & ~transactions.within(90))
     out["spend_trend_90d"] = ratio(last90 - prev90, np.abs(last90) + np.abs(prev90))
-    out["refund_share_365d"] = ratio(0.0 - transactions.total(amount, refund & year), gross_year) + 0.0
+    out["refund_share_365d"] = (
+        ratio(0.0 - transactions.total(amount, refund & year), gross_year) + 0.0
+    )
     disc = transactions.total(discount, order & year)
     out["discount_share_365d"] = ratio(disc, gross_year + disc)
     return out

@@ -13,7 +13,9 @@ NPS_CLASSES = ("detractor", "passive", "promoter")
 def nps_class(score: np.ndarray) -> pd.Series:
     """NPS class of 0–10 scores: detractor 0–6, passive 7–8, promoter 9–10 (NA if NaN)."""
     codes = np.select([score <= 6, score <= 8, score <= 10], [0, 1, 2], default=-1)
-    return pd.Series(pd.Categorical.from_codes(codes, categories=list(NPS_CLASSES))).astype("string")
+    return pd.Series(pd.Categorical.from_codes(codes, categories=list(NPS_CLASSES))).astype(
+        "string"
+    )
 
 
 def survey_features(surveys: EventView) -> dict[str, np.ndarray | pd.Series]:

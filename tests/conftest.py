@@ -12,8 +12,10 @@ AS_OF = pd.Timestamp("2025-06-30", tz="UTC")
 
 def make_tables(**frames: list[dict] | pd.DataFrame) -> Tables:
     """Validate hand-made rows (lists of dicts or frames) into :class:`Tables`."""
-    raw = {name: rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
-           for name, rows in frames.items()}
+    raw = {
+        name: rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+        for name, rows in frames.items()
+    }
     return validate_tables(raw)
 
 

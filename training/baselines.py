@@ -33,16 +33,22 @@ class LogisticChurn:
     def fit(self, train: pd.DataFrame, y: np.ndarray) -> LogisticChurn:
         """Fit on a feature frame and 0/1 labels, shape (n,)."""
         self.spec_ = FeatureSpec.from_frame(train)
-        numeric = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler())
+        numeric = make_pipeline(
+            SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()
+        )
         categorical = make_pipeline(
             SimpleImputer(strategy="constant", fill_value="(missing)"),
             OneHotEncoder(handle_unknown="ignore", min_frequency=20),
         )
-        prep = ColumnTransformer([
-            ("num", numeric, list(self.spec_.numeric)),
-            ("cat", categorical, list(self.spec_.categorical)),
-        ])
-        self.pipeline_ = make_pipeline(prep, LogisticRegression(max_iter=self.max_iter, random_state=self.seed))
+        prep = ColumnTransformer(
+            [
+                ("num", numeric, list(self.spec_.numeric)),
+                ("cat", categorical, list(self.spec_.categorical)),
+            ]
+        )
+        self.pipeline_ = make_pipeline(
+            prep, LogisticRegression(max_iter=self.max_iter, random_state=self.seed)
+        )
         self.pipeline_.fit(self._X(train), np.asarray(y))
         return self
 
@@ -78,4 +84,6 @@ class RecencyHeuristic:
 
 def historical_average_ltv(frame: pd.DataFrame, *, ltv_horizon_days: int) -> np.ndarray:
     """Past 365-day net spend scaled to ``ltv_horizon_days``, floored at 0, shape (n,)."""
-    return np.clip(frame["spend_365d"].to_numpy(dtype="float64") * ltv_horizon_days / 365.0, 0, None)
+    return np.clip(
+        frame["spend_365d"].to_numpy(dtype="float64") * ltv_horizon_days / 365.0, 0, None
+    )

@@ -48,8 +48,13 @@ def lgb_params(params: dict | None, seed: int) -> dict[str, object]:
 
 
 def fit_booster(
-    X: pd.DataFrame, y: np.ndarray, *, params: dict, X_stop: pd.DataFrame | None = None,
-    y_stop: np.ndarray | None = None, rounds: int = MAX_ROUNDS,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    *,
+    params: dict,
+    X_stop: pd.DataFrame | None = None,
+    y_stop: np.ndarray | None = None,
+    rounds: int = MAX_ROUNDS,
 ) -> lgb.Booster:
     """``lightgbm.train`` with native categoricals and optional early stopping on a later cutoff."""
     train = lgb.Dataset(X, y, categorical_feature="auto", free_raw_data=True)
@@ -57,7 +62,9 @@ def fit_booster(
     if X_stop is not None:
         valid = [lgb.Dataset(X_stop, y_stop, reference=train)]
         callbacks = [lgb.early_stopping(EARLY_STOPPING, verbose=False)]
-    booster = lgb.train(params, train, num_boost_round=rounds, valid_sets=valid, callbacks=callbacks)
+    booster = lgb.train(
+        params, train, num_boost_round=rounds, valid_sets=valid, callbacks=callbacks
+    )
     if X_stop is not None:
         booster.best_iteration = booster.best_iteration or booster.current_iteration()
     return booster
@@ -83,7 +90,9 @@ class ChurnModel:
         Both fitted calibrators, by name (for the record).
     """
 
-    def __init__(self, *, params: dict | None = None, seed: int = 0, calibration: Calibration = "auto"):
+    def __init__(
+        self, *, params: dict | None = None, seed: int = 0, calibration: Calibration = "auto"
+    ):
         self.params = params
         self.seed = seed
         self.calibration = calibration
@@ -102,19 +111,27 @@ class ChurnModel:
         self.spec_ = FeatureSpec.from_frame(train)
         X_cal, y_cal = self.spec_.matrix(calibration_set[0]), np.asarray(calibration_set[1])
         self.booster_ = fit_booster(
-            self.spec_.matrix(train), np.asarray(y_train), params=lgb_params(self.params, self.seed),
-            X_stop=X_cal, y_stop=y_cal,
+            self.spec_.matrix(train),
+            np.asarray(y_train),
+            params=lgb_params(self.params, self.seed),
+            X_stop=X_cal,
+            y_stop=y_cal,
         )
         raw_cal = self._raw(X_cal)
         self.calibrators_ = {
-            "isotonic": IsotonicRegression(out_of_bounds="clip", y_min=EPS, y_max=1 - EPS).fit(raw_cal, y_cal),
+            "isotonic": IsotonicRegression(out_of_bounds="clip", y_min=EPS, y_max=1 - EPS).fit(
+                raw_cal, y_cal
+            ),
             "sigmoid": LogisticRegression(C=1e6).fit(raw_cal.reshape(-1, 1), y_cal),
         }
         self.calibration_ = self.calibration
         if self.calibration == "auto":
             X_sel, y_sel = calibration_set if validation_set is None else validation_set
             raw = self._raw(self.spec_.matrix(X_sel))
-            losses = {k: log_loss(y_sel, self._calibrate(raw, k), labels=[0, 1]) for k in self.calibrators_}
+            losses = {
+                k: log_loss(y_sel, self._calibrate(raw, k), labels=[0, 1])
+                for k in self.calibrators_
+            }
             self.calibration_ = min(losses, key=losses.get)
         return self
 
@@ -130,7 +147,9 @@ class ChurnModel:
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of churn within the horizon, float64, shape (n,)."""
-        return np.clip(self._calibrate(self._raw(self.spec_.matrix(frame)), self.calibration_), 0.0, 1.0)
+        return np.clip(
+            self._calibrate(self._raw(self.spec_.matrix(frame)), self.calibration_), 0.0, 1.0
+        )
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Per-feature contributions to the raw log-odds score (LightGBM ``pred_contrib``).
@@ -139,7 +158,9 @@ class ChurnModel:
         is dropped. Positive values push towards churn.
         """
         X = self.spec_.matrix(frame)
-        contrib = self.booster_.predict(X, pred_contrib=True, num_iteration=self.booster_.best_iteration)
+        contrib = self.booster_.predict(
+            X, pred_contrib=True, num_iteration=self.booster_.best_iteration
+        )
         return pd.DataFrame(contrib[:, :-1], columns=self.spec_.names, index=frame.index)
 
     def importance(self) -> pd.Series:

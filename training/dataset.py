@@ -74,7 +74,8 @@ def plan_cutoffs(
         train = [t for t in train if t > data_start + pd.Timedelta(days=spacing_days)]
     if not train:
         raise ConfigError(
-            "data history", f"{data_start:%Y-%m-%d} to {data_end:%Y-%m-%d}",
+            "data history",
+            f"{data_start:%Y-%m-%d} to {data_end:%Y-%m-%d}",
             f"enough history for a training cutoff before {newest_train:%Y-%m-%d} "
             f"with a {horizon_days}-day horizon",
         )
@@ -102,9 +103,14 @@ def labelled_features(
     parts = []
     for cutoff in cutoffs:
         if cutoff not in cache:
-            cache[cutoff] = build_features(tables, as_of=cutoff, windows=windows, sla_hours=sla_hours)
+            cache[cutoff] = build_features(
+                tables, as_of=cutoff, windows=windows, sla_hours=sla_hours
+            )
         labels = make_labels(
-            tables, cutoff=cutoff, horizon_days=horizon_days, ltv_horizon_days=ltv_horizon_days,
+            tables,
+            cutoff=cutoff,
+            horizon_days=horizon_days,
+            ltv_horizon_days=ltv_horizon_days,
             active_days=active_days,
         ).drop(columns="contract_type")
         part = cache[cutoff].merge(labels, on=CUSTOMER_ID, how="inner", validate="one_to_one")

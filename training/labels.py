@@ -54,11 +54,17 @@ def active_customers(
     orders = customers[CUSTOMER_ID].map(counts).fillna(0).to_numpy()
     keep = signed_up & ~cancelled & (orders >= min_orders)
     if active_days is not None:
-        keep &= customers[CUSTOMER_ID].isin(txn.loc[past & (age <= active_days), CUSTOMER_ID]).to_numpy()
-    out = pd.DataFrame({
-        CUSTOMER_ID: customers.loc[keep, CUSTOMER_ID].to_numpy(),
-        "contract_type": contract_type(customers.loc[keep]).to_numpy(),
-    })
+        keep &= (
+            customers[CUSTOMER_ID]
+            .isin(txn.loc[past & (age <= active_days), CUSTOMER_ID])
+            .to_numpy()
+        )
+    out = pd.DataFrame(
+        {
+            CUSTOMER_ID: customers.loc[keep, CUSTOMER_ID].to_numpy(),
+            "contract_type": contract_type(customers.loc[keep]).to_numpy(),
+        }
+    )
     return out.sort_values(CUSTOMER_ID, kind="stable").reset_index(drop=True)
 
 

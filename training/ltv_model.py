@@ -51,7 +51,11 @@ class LTVModel:
         self.seed = seed
 
     def fit(
-        self, train: pd.DataFrame, y: np.ndarray, *, stop_set: tuple[pd.DataFrame, np.ndarray] | None = None
+        self,
+        train: pd.DataFrame,
+        y: np.ndarray,
+        *,
+        stop_set: tuple[pd.DataFrame, np.ndarray] | None = None,
     ) -> LTVModel:
         """Fit on a feature frame and LTV labels (currency units, shape (n,)).
 
@@ -63,9 +67,15 @@ class LTVModel:
         X, y = self.spec_.matrix(train), np.clip(np.asarray(y, dtype="float64"), 0, None)
         stop = None
         if stop_set is not None:
-            stop = (self.spec_.matrix(stop_set[0]), np.clip(np.asarray(stop_set[1], dtype="float64"), 0, None))
+            stop = (
+                self.spec_.matrix(stop_set[0]),
+                np.clip(np.asarray(stop_set[1], dtype="float64"), 0, None),
+            )
         if self.variant == "tweedie":
-            params = lgb_params({"objective": "tweedie", "tweedie_variance_power": 1.5, **(self.params or {})}, self.seed)
+            params = lgb_params(
+                {"objective": "tweedie", "tweedie_variance_power": 1.5, **(self.params or {})},
+                self.seed,
+            )
             self.boosters_ = {"spend": self._fit(X, y, params, stop)}
         else:
             any_params = lgb_params({"objective": "binary", **(self.params or {})}, self.seed)
@@ -110,6 +120,7 @@ class LTVModel:
     def importance(self) -> pd.Series:
         """Total gain per feature over the parts, descending."""
         gain = sum(
-            pd.Series(b.feature_importance("gain"), index=b.feature_name()) for b in self.boosters_.values()
+            pd.Series(b.feature_importance("gain"), index=b.feature_name())
+            for b in self.boosters_.values()
         )
         return gain.sort_values(ascending=False)

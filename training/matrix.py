@@ -44,7 +44,8 @@ class FeatureSpec:
         cols = [c for c in frame.columns if c not in NOT_FEATURES]
         categorical = {
             c: tuple(sorted(frame[c].dropna().astype(str).unique()))
-            for c in cols if c in CATEGORICAL_FEATURES
+            for c in cols
+            if c in CATEGORICAL_FEATURES
         }
         numeric = tuple(c for c in cols if c not in categorical)
         return cls(numeric=numeric, categorical=categorical)
@@ -66,8 +67,12 @@ class FeatureSpec:
                 f"The features lack {len(missing)} column(s) the model was trained with: "
                 f"{', '.join(missing[:10])}. Rebuild the snapshot with this version of the code."
             )
-        out = {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-               for c in self.numeric}
+        out = {
+            c: pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            for c in self.numeric
+        }
         for c, levels in self.categorical.items():
-            out[c] = pd.Categorical(frame[c].astype("string").astype(object), categories=list(levels))
+            out[c] = pd.Categorical(
+                frame[c].astype("string").astype(object), categories=list(levels)
+            )
         return pd.DataFrame(out, index=frame.index)

@@ -29,8 +29,16 @@ from training.registry import (
 )
 from training.tracking import configure
 
-HIGHER_IS_BETTER = {"roc_auc": True, "pr_auc": True, "log_loss": False, "brier": False,
-                    "normalized_gini": True, "spearman": True, "mae": False, "rmse": False}
+HIGHER_IS_BETTER = {
+    "roc_auc": True,
+    "pr_auc": True,
+    "log_loss": False,
+    "brier": False,
+    "normalized_gini": True,
+    "spearman": True,
+    "mae": False,
+    "rmse": False,
+}
 DEFAULT_METRIC = {CHURN_MODEL: "roc_auc", LTV_MODEL: "normalized_gini"}
 ECE_TOLERANCE = 0.005
 
@@ -68,8 +76,11 @@ def decide(
     c_val, c_ece = float(challenger[metric]), float(challenger.get("ece", nan))
     if champion is None:
         promoted = beats_baselines
-        reason = ("no champion yet; the challenger beat its baselines" if promoted
-                  else "no champion yet, but the challenger did not beat its baselines")
+        reason = (
+            "no champion yet; the challenger beat its baselines"
+            if promoted
+            else "no champion yet, but the challenger did not beat its baselines"
+        )
         return Decision(model, versions[0], None, metric, c_val, nan, c_ece, nan, promoted, reason)
     h_val, h_ece = float(champion[metric]), float(champion.get("ece", nan))
     better = c_val > h_val if HIGHER_IS_BETTER[metric] else c_val < h_val
@@ -80,8 +91,18 @@ def decide(
         reason = f"{metric} {c_val:.4f} does not beat the champion's {h_val:.4f}"
     else:
         reason = f"ECE {c_ece:.4f} is worse than the champion's {h_ece:.4f} (+{ece_tolerance})"
-    return Decision(model, versions[0], versions[1], metric, c_val, h_val, c_ece, h_ece,
-                    better and calibrated, reason)
+    return Decision(
+        model,
+        versions[0],
+        versions[1],
+        metric,
+        c_val,
+        h_val,
+        c_ece,
+        h_ece,
+        better and calibrated,
+        reason,
+    )
 
 
 def _score(model, frame: pd.DataFrame, name: str) -> dict[str, float]:
@@ -115,19 +136,39 @@ def promote(
         metric = (metrics or {}).get(name, DEFAULT_METRIC[name])
         challenger_v = alias_version(name, CHALLENGER, client=client)
         if challenger_v is None:
-            raise ModelRegistryError(f"'{name}' has no '{CHALLENGER}' version; run `churn train` first.")
+            raise ModelRegistryError(
+                f"'{name}' has no '{CHALLENGER}' version; run `churn train` first."
+            )
         champion_v = alias_version(name, CHAMPION, client=client)
         challenger = load_model(name, challenger_v, tracking_uri=tracking_uri)
         if champion_v == challenger_v:
-            decisions.append(Decision(name, challenger_v, champion_v, metric, np.nan, np.nan, np.nan,
-                                      np.nan, False, "the challenger already is the champion"))
+            decisions.append(
+                Decision(
+                    name,
+                    challenger_v,
+                    champion_v,
+                    metric,
+                    np.nan,
+                    np.nan,
+                    np.nan,
+                    np.nan,
+                    False,
+                    "the challenger already is the champion",
+                )
+            )
             continue
         champion_metrics = None
         if champion_v is not None:
-            champion_metrics = _score(load_model(name, champion_v, tracking_uri=tracking_uri).model, frame, name)
+            champion_metrics = _score(
+                load_model(name, champion_v, tracking_uri=tracking_uri).model, frame, name
+            )
         decision = decide(
-            name, challenger=_score(challenger.model, frame, name), champion=champion_metrics, metric=metric,
-            beats_baselines=challenger.tags.get("beats_baselines") == "true", ece_tolerance=ece_tolerance,
+            name,
+            challenger=_score(challenger.model, frame, name),
+            champion=champion_metrics,
+            metric=metric,
+            beats_baselines=challenger.tags.get("beats_baselines") == "true",
+            ece_tolerance=ece_tolerance,
             versions=(challenger_v, champion_v),
         )
         if decision.promoted:
@@ -138,17 +179,32 @@ def promote(
 
 
 def _log_decision(decision: Decision) -> None:
-    with mlflow.start_run(run_name=f"promotion {decision.model}", nested=mlflow.active_run() is not None):
+    with mlflow.start_run(
+        run_name=f"promotion {decision.model}", nested=mlflow.active_run() is not None
+    ):
         record = asdict(decision)
-        mlflow.set_tags({"kind": "promotion", "model": decision.model, "promoted": str(decision.promoted).lower(),
-                         "reason": decision.reason, "challenger_version": str(decision.challenger),
-                         "champion_version": str(decision.champion)})
-        mlflow.log_metrics({k: v for k, v in record.items()
-                            if k.endswith(("_value", "_ece")) and np.isfinite(v)})
+        mlflow.set_tags(
+            {
+                "kind": "promotion",
+                "model": decision.model,
+                "promoted": str(decision.promoted).lower(),
+                "reason": decision.reason,
+                "challenger_version": str(decision.challenger),
+                "champion_version": str(decision.champion),
+            }
+        )
+        mlflow.log_metrics(
+            {k: v for k, v in record.items() if k.endswith(("_value", "_ece")) and np.isfinite(v)}
+        )
 
 
 def validation_frames(
-    tables, *, horizon_days: int, ltv_horizon_days: int, tracking_uri: str | None = None, **feature_options
+    tables,
+    *,
+    horizon_days: int,
+    ltv_horizon_days: int,
+    tracking_uri: str | None = None,
+    **feature_options,
 ) -> dict[str, pd.DataFrame]:
     """Rebuild each challenger's validation set (its ``validation_cutoff`` tag) from ``tables``."""
     from training.dataset import labelled_features
@@ -159,10 +215,17 @@ def validation_frames(
     for name in (CHURN_MODEL, LTV_MODEL):
         version = alias_version(name, CHALLENGER, client=client)
         if version is None:
-            raise ModelRegistryError(f"'{name}' has no '{CHALLENGER}' version; run `churn train` first.")
-        cutoff = pd.Timestamp(client.get_model_version(name, version).tags["validation_cutoff"], tz="UTC")
+            raise ModelRegistryError(
+                f"'{name}' has no '{CHALLENGER}' version; run `churn train` first."
+            )
+        cutoff = pd.Timestamp(
+            client.get_model_version(name, version).tags["validation_cutoff"], tz="UTC"
+        )
         out[name] = labelled_features(
-            tables, [cutoff], horizon_days=horizon_days,
-            ltv_horizon_days=ltv_horizon_days if name == LTV_MODEL else None, **feature_options,
+            tables,
+            [cutoff],
+            horizon_days=horizon_days,
+            ltv_horizon_days=ltv_horizon_days if name == LTV_MODEL else None,
+            **feature_options,
         )
     return out

@@ -57,9 +57,7 @@ class LoadedModel:
     tags: dict[str, str]
 
 
-def log_and_register(
-    model, *, name: str, example: pd.DataFrame, tags: dict[str, str]
-) -> str:
+def log_and_register(model, *, name: str, example: pd.DataFrame, tags: dict[str, str]) -> str:
     """Log ``model`` as pyfunc in the active run, register it under ``name``; return the version.
 
     The new version gets the ``challenger`` alias and ``tags``.
@@ -68,8 +66,12 @@ def log_and_register(
     example = example[model.spec_.names].head(5).reset_index(drop=True)
     signature = infer_signature(example, wrapper.predict(None, example))
     info = mlflow.pyfunc.log_model(
-        name=name, python_model=wrapper, signature=signature, input_example=example,
-        registered_model_name=name, pip_requirements=PIP_REQUIREMENTS,
+        name=name,
+        python_model=wrapper,
+        signature=signature,
+        input_example=example,
+        registered_model_name=name,
+        pip_requirements=PIP_REQUIREMENTS,
     )
     version = str(info.registered_model_version)
     client = MlflowClient()
@@ -106,8 +108,12 @@ def load_model(name: str, ref: str = CHAMPION, *, tracking_uri: str | None = Non
     mv = resolve_version(name, ref, client=client)
     pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{mv.version}")
     return LoadedModel(
-        name=name, version=str(mv.version), run_id=mv.run_id,
-        model=pyfunc.unwrap_python_model().model, aliases=tuple(mv.aliases), tags=dict(mv.tags),
+        name=name,
+        version=str(mv.version),
+        run_id=mv.run_id,
+        model=pyfunc.unwrap_python_model().model,
+        aliases=tuple(mv.aliases),
+        tags=dict(mv.tags),
     )
 
 
@@ -127,13 +133,28 @@ def list_versions(*, tracking_uri: str | None = None) -> pd.DataFrame:
     rows = []
     for name in (CHURN_MODEL, LTV_MODEL):
         for mv in client.search_model_versions(f"name='{name}'"):
-            rows.append({
-                "model": name, "version": int(mv.version), "aliases": ",".join(sorted(mv.aliases)),
-                "created": pd.Timestamp(mv.creation_timestamp, unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M"),
-                "validation_cutoff": mv.tags.get("validation_cutoff", ""),
-                "metric": mv.tags.get("gate_metric", ""),
-                "value": mv.tags.get("gate_value", ""),
-                "run_id": mv.run_id,
-            })
-    columns = ["model", "version", "aliases", "created", "validation_cutoff", "metric", "value", "run_id"]
+            rows.append(
+                {
+                    "model": name,
+                    "version": int(mv.version),
+                    "aliases": ",".join(sorted(mv.aliases)),
+                    "created": pd.Timestamp(mv.creation_timestamp, unit="ms", tz="UTC").strftime(
+                        "%Y-%m-%d %H:%M"
+                    ),
+                    "validation_cutoff": mv.tags.get("validation_cutoff", ""),
+                    "metric": mv.tags.get("gate_metric", ""),
+                    "value": mv.tags.get("gate_value", ""),
+                    "run_id": mv.run_id,
+                }
+            )
+    columns = [
+        "model",
+        "version",
+        "aliases",
+        "created",
+        "validation_cutoff",
+        "metric",
+        "value",
+        "run_id",
+    ]
     return pd.DataFrame(rows, columns=columns).sort_values(["model", "version"], ignore_index=True)

@@ -20,7 +20,11 @@ LOCAL_DIR = Path("mlruns")
 
 def resolve_uri(uri: str | None = None) -> str:
     """``MLFLOW_TRACKING_URI`` > ``uri`` > ``sqlite:///<cwd>/mlruns/mlflow.db``."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or uri or f"sqlite:///{LOCAL_DIR.resolve() / 'mlflow.db'}"
+    return (
+        os.environ.get("MLFLOW_TRACKING_URI")
+        or uri
+        or f"sqlite:///{LOCAL_DIR.resolve() / 'mlflow.db'}"
+    )
 
 
 def configure(uri: str | None = None, *, experiment: str = EXPERIMENT) -> str:
@@ -49,8 +53,12 @@ def git_commit() -> str:
     """The current git commit of the code, or ``unknown`` outside a checkout."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-            cwd=Path(__file__).resolve().parent, check=True,
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+            check=True,
         )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):

@@ -101,22 +101,42 @@ def train(
     step = on_step or (lambda _: None)
     configure(tracking_uri)
     end, start = tables.data_end(), data_start(tables)
-    churn_plan = plan_cutoffs(end, horizon_days=config.horizon_days, train_cutoffs=config.train_cutoffs,
-                              spacing_days=config.spacing_days, calibration=True, data_start=start)
-    ltv_plan = plan_cutoffs(end, horizon_days=config.ltv_horizon_days, train_cutoffs=config.train_cutoffs,
-                            spacing_days=config.spacing_days, calibration=False, data_start=start)
+    churn_plan = plan_cutoffs(
+        end,
+        horizon_days=config.horizon_days,
+        train_cutoffs=config.train_cutoffs,
+        spacing_days=config.spacing_days,
+        calibration=True,
+        data_start=start,
+    )
+    ltv_plan = plan_cutoffs(
+        end,
+        horizon_days=config.ltv_horizon_days,
+        train_cutoffs=config.train_cutoffs,
+        spacing_days=config.spacing_days,
+        calibration=False,
+        data_start=start,
+    )
     cache: dict = {}
 
     def frames(cutoffs: Sequence[pd.Timestamp], ltv: bool) -> pd.DataFrame:
         return labelled_features(
-            tables, cutoffs, horizon_days=config.horizon_days,
-            ltv_horizon_days=config.ltv_horizon_days if ltv else None, active_days=config.active_days,
-            windows=config.windows, sla_hours=config.sla_hours, cache=cache,
+            tables,
+            cutoffs,
+            horizon_days=config.horizon_days,
+            ltv_horizon_days=config.ltv_horizon_days if ltv else None,
+            active_days=config.active_days,
+            windows=config.windows,
+            sla_hours=config.sla_hours,
+            cache=cache,
         )
 
     step("building features and labels")
-    churn_sets = [frames(churn_plan.train, False), frames([churn_plan.calibration], False),
-                  frames([churn_plan.validation], False)]
+    churn_sets = [
+        frames(churn_plan.train, False),
+        frames([churn_plan.calibration], False),
+        frames([churn_plan.validation], False),
+    ]
     ltv_sets = [frames(ltv_plan.train, True), frames([ltv_plan.validation], True)]
 
     with mlflow.start_run(run_name=f"train data-end {end:%Y-%m-%d}") as parent:
@@ -127,13 +147,20 @@ def train(
         ltv = _train_ltv(tables, ltv_plan, *ltv_sets, config=config)
         for outcome in (churn, ltv):
             short = "churn" if outcome.name == CHURN_MODEL else "ltv"
-            mlflow.log_metrics({f"{short}_{k}": float(v) for k, v in outcome.metrics.loc[LIGHTGBM].items()
-                                if np.isfinite(v)})
+            mlflow.log_metrics(
+                {
+                    f"{short}_{k}": float(v)
+                    for k, v in outcome.metrics.loc[LIGHTGBM].items()
+                    if np.isfinite(v)
+                }
+            )
             mlflow.log_table(outcome.metrics.reset_index(names="model"), f"{short}_metrics.json")
             if register:
                 step(f"registering {outcome.name}")
                 outcome.version = log_and_register(
-                    outcome.model, name=outcome.name, example=outcome.validation,
+                    outcome.model,
+                    name=outcome.name,
+                    example=outcome.validation,
                     tags=_version_tags(outcome, config, parent.info.run_id),
                 )
     return TrainResult(parent.info.run_id, churn, ltv)
@@ -143,19 +170,40 @@ def _log_provenance(tables, config, churn_plan, ltv_plan, churn_sets, ltv_sets) 
     mlflow.log_params({f"config.{k}": v for k, v in asdict(config).items()})
     mlflow.log_params({f"churn.{k}": v for k, v in churn_plan.as_dict().items()})
     mlflow.log_params({f"ltv.{k}": v for k, v in ltv_plan.as_dict().items()})
-    mlflow.log_params({"contract_version": CONTRACT_VERSION, "git_commit": git_commit(),
-                       "label.churn": "contractual: cancelled_at in [t, t+H); else no order in [t, t+H)",
-                       "label.ltv": "net spend in [t, t+L)"})
-    rows = {"churn_train": churn_sets[0], "churn_calibration": churn_sets[1], "churn_validation": churn_sets[2],
-            "ltv_train": ltv_sets[0], "ltv_validation": ltv_sets[1]}
+    mlflow.log_params(
+        {
+            "contract_version": CONTRACT_VERSION,
+            "git_commit": git_commit(),
+            "label.churn": "contractual: cancelled_at in [t, t+H); else no order in [t, t+H)",
+            "label.ltv": "net spend in [t, t+L)",
+        }
+    )
+    rows = {
+        "churn_train": churn_sets[0],
+        "churn_calibration": churn_sets[1],
+        "churn_validation": churn_sets[2],
+        "ltv_train": ltv_sets[0],
+        "ltv_validation": ltv_sets[1],
+    }
     mlflow.log_params({f"rows.{k}": len(v) for k, v in rows.items()})
-    mlflow.log_metrics({"churn_base_rate_train": float(churn_sets[0]["churned"].mean()),
-                        "churn_base_rate_validation": float(churn_sets[2]["churned"].mean())})
+    mlflow.log_metrics(
+        {
+            "churn_base_rate_train": float(churn_sets[0]["churned"].mean()),
+            "churn_base_rate_validation": float(churn_sets[2]["churned"].mean()),
+        }
+    )
     fingerprints = {name: fingerprint(path) for name, path in tables.sources.items()}
     mlflow.set_tags({"data_fingerprint": _combined(fingerprints), "kind": "training"})
-    mlflow.log_dict({"fingerprints": fingerprints, "sources": {k: str(v) for k, v in tables.sources.items()},
-                     "features": [c for c in churn_sets[0].columns if c not in (CUSTOMER_ID, "cutoff", "churned")]},
-                    "data.json")
+    mlflow.log_dict(
+        {
+            "fingerprints": fingerprints,
+            "sources": {k: str(v) for k, v in tables.sources.items()},
+            "features": [
+                c for c in churn_sets[0].columns if c not in (CUSTOMER_ID, "cutoff", "churned")
+            ],
+        },
+        "data.json",
+    )
 
 
 def _combined(fingerprints: dict[str, str]) -> str:
@@ -165,10 +213,15 @@ def _combined(fingerprints: dict[str, str]) -> str:
 def _version_tags(outcome: ModelOutcome, config: TrainConfig, run_id: str) -> dict[str, str]:
     key = "roc_auc" if outcome.name == CHURN_MODEL else "normalized_gini"
     row = outcome.metrics.loc[LIGHTGBM]
-    tags = {"validation_cutoff": f"{outcome.plan.validation:%Y-%m-%d}", "gate_metric": key,
-            "gate_value": f"{row[key]:.4f}", "beats_baselines": str(outcome.beats_baselines).lower(),
-            "parent_run_id": run_id, "horizon_days": str(outcome.plan.horizon_days),
-            "features": json.dumps(outcome.model.spec_.names)}
+    tags = {
+        "validation_cutoff": f"{outcome.plan.validation:%Y-%m-%d}",
+        "gate_metric": key,
+        "gate_value": f"{row[key]:.4f}",
+        "beats_baselines": str(outcome.beats_baselines).lower(),
+        "parent_run_id": run_id,
+        "horizon_days": str(outcome.plan.horizon_days),
+        "features": json.dumps(outcome.model.spec_.names),
+    }
     if outcome.name == CHURN_MODEL:
         tags |= {"ece": f"{row['ece']:.4f}", "calibration": outcome.model.calibration_}
     else:
@@ -176,11 +229,17 @@ def _version_tags(outcome: ModelOutcome, config: TrainConfig, run_id: str) -> di
     return tags
 
 
-def _child(name: str, metrics: dict[str, float], params: dict | None = None,
-           figures: dict[str, plt.Figure] | None = None) -> None:
+def _child(
+    name: str,
+    metrics: dict[str, float],
+    params: dict | None = None,
+    figures: dict[str, plt.Figure] | None = None,
+) -> None:
     with mlflow.start_run(run_name=name, nested=True):
         mlflow.log_params(params or {})
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
+        mlflow.log_metrics(
+            {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+        )
         for file, figure in (figures or {}).items():
             mlflow.log_figure(figure, f"plots/{file}")
             plt.close(figure)
@@ -188,33 +247,52 @@ def _child(name: str, metrics: dict[str, float], params: dict | None = None,
 
 def _train_churn(tables, plan, train_set, cal_set, val_set, *, config) -> ModelOutcome:
     y_train, y_cal, y_val = (s["churned"].to_numpy() for s in (train_set, cal_set, val_set))
-    model = ChurnModel(params=config.lgb_params, seed=config.seed, calibration=config.calibration).fit(
-        train_set, y_train, calibration_set=(cal_set, y_cal), validation_set=(val_set, y_val))
+    model = ChurnModel(
+        params=config.lgb_params, seed=config.seed, calibration=config.calibration
+    ).fit(train_set, y_train, calibration_set=(cal_set, y_cal), validation_set=(val_set, y_val))
     p = {LIGHTGBM: model.predict_proba(val_set)}
     logistic = LogisticChurn(seed=config.seed).fit(train_set, y_train)
     p["logistic_regression"] = logistic.predict_proba(val_set)
     p["recency_heuristic"] = RecencyHeuristic().fit(cal_set, y_cal).predict_proba(val_set)
-    btyd = BTYDModel.fit(tables.transactions, cutoff=plan.validation,
-                         customer_ids=pd.Index(val_set[CUSTOMER_ID]), seed=config.seed)
+    btyd = BTYDModel.fit(
+        tables.transactions,
+        cutoff=plan.validation,
+        customer_ids=pd.Index(val_set[CUSTOMER_ID]),
+        seed=config.seed,
+    )
     alive = btyd.predict(horizon_days=config.horizon_days)["p_alive"].to_numpy()
     p["bgnbd_p_alive"] = np.clip(1.0 - np.nan_to_num(alive, nan=0.0), 0, 1)
 
     metrics = pd.DataFrame({name: churn_metrics(y_val, prob) for name, prob in p.items()}).T
     curves = {name: (y_val, prob) for name, prob in p.items()}
     contrib = model.contributions(val_set)
-    _child(f"churn-{LIGHTGBM}", metrics.loc[LIGHTGBM].to_dict(),
-           {"calibration": model.calibration_, "best_iteration": model.booster_.best_iteration,
-            **{f"lgb.{k}": v for k, v in model.booster_.params.items()}},
-           {"calibration.png": plots.calibration_figure({LIGHTGBM: curves[LIGHTGBM]}),
+    _child(
+        f"churn-{LIGHTGBM}",
+        metrics.loc[LIGHTGBM].to_dict(),
+        {
+            "calibration": model.calibration_,
+            "best_iteration": model.booster_.best_iteration,
+            **{f"lgb.{k}": v for k, v in model.booster_.params.items()},
+        },
+        {
+            "calibration.png": plots.calibration_figure({LIGHTGBM: curves[LIGHTGBM]}),
             "importance.png": plots.importance_figure(model.importance()),
-            "contributions.png": plots.contribution_figure(contrib, val_set[model.spec_.names])})
+            "contributions.png": plots.contribution_figure(contrib, val_set[model.spec_.names]),
+        },
+    )
     _child("churn-logistic-regression", metrics.loc["logistic_regression"].to_dict())
     _child("churn-recency-heuristic", metrics.loc["recency_heuristic"].to_dict())
-    _child("churn-bgnbd", metrics.loc["bgnbd_p_alive"].to_dict(),
-           {f"btyd.{k}": v for k, v in btyd.params_.items()})
-    for file, fig in {"churn_roc.png": plots.roc_figure(curves), "churn_pr.png": plots.pr_figure(curves),
-                      "churn_calibration.png": plots.calibration_figure(curves),
-                      "churn_gains.png": plots.gains_figure(curves)}.items():
+    _child(
+        "churn-bgnbd",
+        metrics.loc["bgnbd_p_alive"].to_dict(),
+        {f"btyd.{k}": v for k, v in btyd.params_.items()},
+    )
+    for file, fig in {
+        "churn_roc.png": plots.roc_figure(curves),
+        "churn_pr.png": plots.pr_figure(curves),
+        "churn_calibration.png": plots.calibration_figure(curves),
+        "churn_gains.png": plots.gains_figure(curves),
+    }.items():
         mlflow.log_figure(fig, f"plots/{file}")
         plt.close(fig)
     baselines = metrics.drop(index=LIGHTGBM)
@@ -224,28 +302,50 @@ def _train_churn(tables, plan, train_set, cal_set, val_set, *, config) -> ModelO
 
 def _train_ltv(tables, plan, train_set, val_set, *, config) -> ModelOutcome:
     y_train, y_val = train_set["ltv"].to_numpy(), val_set["ltv"].to_numpy()
-    candidates = {v: LTVModel(variant=v, params=config.lgb_params, seed=config.seed).fit(train_set, y_train)
-                  for v in VARIANTS}
+    candidates = {
+        v: LTVModel(variant=v, params=config.lgb_params, seed=config.seed).fit(train_set, y_train)
+        for v in VARIANTS
+    }
     pred = {f"{LIGHTGBM}_{v}": m.predict(val_set) for v, m in candidates.items()}
-    pred["historical_average"] = historical_average_ltv(val_set, ltv_horizon_days=config.ltv_horizon_days)
-    btyd = BTYDModel.fit(tables.transactions, cutoff=plan.validation,
-                         customer_ids=pd.Index(val_set[CUSTOMER_ID]), seed=config.seed)
+    pred["historical_average"] = historical_average_ltv(
+        val_set, ltv_horizon_days=config.ltv_horizon_days
+    )
+    btyd = BTYDModel.fit(
+        tables.transactions,
+        cutoff=plan.validation,
+        customer_ids=pd.Index(val_set[CUSTOMER_ID]),
+        seed=config.seed,
+    )
     pred["bgnbd_gamma_gamma"] = np.nan_to_num(
-        btyd.predict(horizon_days=config.ltv_horizon_days)["expected_spend"].to_numpy(), nan=0.0)
+        btyd.predict(horizon_days=config.ltv_horizon_days)["expected_spend"].to_numpy(), nan=0.0
+    )
     metrics = pd.DataFrame({name: ltv_metrics(y_val, v) for name, v in pred.items()}).T
     best = max(VARIANTS, key=lambda v: metrics.loc[f"{LIGHTGBM}_{v}", "normalized_gini"])
     model = candidates[best]
-    metrics = pd.concat([metrics.loc[[f"{LIGHTGBM}_{best}"]].rename(index={f"{LIGHTGBM}_{best}": LIGHTGBM}),
-                         metrics])
+    metrics = pd.concat(
+        [
+            metrics.loc[[f"{LIGHTGBM}_{best}"]].rename(index={f"{LIGHTGBM}_{best}": LIGHTGBM}),
+            metrics,
+        ]
+    )
     deciles = {name: decile_table(y_val, v) for name, v in pred.items()}
     for variant, candidate in candidates.items():
         name = f"{LIGHTGBM}_{variant}"
-        _child(f"ltv-{LIGHTGBM}-{variant}", metrics.loc[name].to_dict(), {"variant": variant, "kept": variant == best},
-               {"deciles.png": plots.ltv_decile_figure({name: deciles[name]}),
-                "importance.png": plots.importance_figure(candidate.importance())})
+        _child(
+            f"ltv-{LIGHTGBM}-{variant}",
+            metrics.loc[name].to_dict(),
+            {"variant": variant, "kept": variant == best},
+            {
+                "deciles.png": plots.ltv_decile_figure({name: deciles[name]}),
+                "importance.png": plots.importance_figure(candidate.importance()),
+            },
+        )
     _child("ltv-historical-average", metrics.loc["historical_average"].to_dict())
-    _child("ltv-bgnbd-gamma-gamma", metrics.loc["bgnbd_gamma_gamma"].to_dict(),
-           {f"btyd.{k}": v for k, v in btyd.params_.items()})
+    _child(
+        "ltv-bgnbd-gamma-gamma",
+        metrics.loc["bgnbd_gamma_gamma"].to_dict(),
+        {f"btyd.{k}": v for k, v in btyd.params_.items()},
+    )
     fig = plots.ltv_decile_figure(deciles)
     mlflow.log_figure(fig, "plots/ltv_deciles.png")
     plt.close(fig)

@@ -11,8 +11,15 @@ from features.errors import ConfigError
 from tests.conftest import make_tables
 
 CUSTOMERS = [
-    {"customer_id": 1, "signup_at": "2024-06-30", "birth_date": "1990-06-30", "plan": "basic",
-     "loyalty_tier": "gold", "channel": "web", "country": "DE"},
+    {
+        "customer_id": 1,
+        "signup_at": "2024-06-30",
+        "birth_date": "1990-06-30",
+        "plan": "basic",
+        "loyalty_tier": "gold",
+        "channel": "web",
+        "country": "DE",
+    },
     {"customer_id": 2, "signup_at": "2025-01-01", "cancelled_at": "2025-06-01"},
     {"customer_id": 3, "signup_at": "2025-06-29", "cancelled_at": "2025-07-15", "plan": "premium"},
     {"customer_id": 4, "signup_at": "2025-06-30"},  # signs up at the cutoff: not yet known
@@ -62,7 +69,12 @@ class TestTenureAndRecency:
 class TestFrequency:
     def test_counts_per_window_and_gaps(self, base, as_of):
         c1 = row(features_of(as_of, **base), 1)
-        assert (c1["orders_30d"], c1["orders_90d"], c1["orders_365d"], c1["orders_total"]) == (1, 3, 4, 4)
+        assert (c1["orders_30d"], c1["orders_90d"], c1["orders_365d"], c1["orders_total"]) == (
+            1,
+            3,
+            4,
+            4,
+        )
         assert c1["active_periods_360d"] == 4
         # gaps 110, 30, 30 days
         assert c1["gap_mean_days"] == pytest.approx(170 / 3)
@@ -72,7 +84,11 @@ class TestFrequency:
 
     def test_single_order_has_no_gap(self, base, as_of):
         c2 = row(features_of(as_of, **base), 2)
-        assert c2["orders_total"] == 1 and np.isnan(c2["gap_mean_days"]) and np.isnan(c2["overdue_ratio"])
+        assert (
+            c2["orders_total"] == 1
+            and np.isnan(c2["gap_mean_days"])
+            and np.isnan(c2["overdue_ratio"])
+        )
 
 
 class TestSpend:
@@ -93,8 +109,13 @@ class TestSupport:
         # resolved in 24 h, rated 5
         {"customer_id": 1, "opened_at": "2025-06-01", "resolved_at": "2025-06-02", "csat": 5},
         # resolved in 96 h: an SLA breach, escalated, rated 1
-        {"customer_id": 1, "opened_at": "2025-05-01", "resolved_at": "2025-05-05", "csat": 1,
-         "escalated": True},
+        {
+            "customer_id": 1,
+            "opened_at": "2025-05-01",
+            "resolved_at": "2025-05-05",
+            "csat": 1,
+            "escalated": True,
+        },
         # open at the cutoff (resolved later: the rating is the future), 5 days old: breach
         {"customer_id": 1, "opened_at": "2025-06-25", "resolved_at": "2025-07-02", "csat": 1},
         # never resolved, opened a day ago: open, no breach yet
@@ -136,24 +157,50 @@ class TestSurveys:
 class TestAttributesAndOffers:
     def test_attributes_contract_and_cancellation_as_of(self, base, as_of):
         offers = [
-            {"customer_id": 2, "offered_at": "2025-05-01", "offer_id": "discount_coupon", "accepted": True},
-            {"customer_id": 2, "offered_at": "2024-01-01", "offer_id": "loyalty_points", "accepted": True},
+            {
+                "customer_id": 2,
+                "offered_at": "2025-05-01",
+                "offer_id": "discount_coupon",
+                "accepted": True,
+            },
+            {
+                "customer_id": 2,
+                "offered_at": "2024-01-01",
+                "offer_id": "loyalty_points",
+                "accepted": True,
+            },
         ]
         f = features_of(as_of, **base, offers=offers)
         c1, c2, c3 = row(f, 1), row(f, 2), row(f, 3)
-        assert (c1["plan"], c1["loyalty_tier"], c1["channel"], c1["country"]) == ("basic", "gold", "web", "DE")
+        assert (c1["plan"], c1["loyalty_tier"], c1["channel"], c1["country"]) == (
+            "basic",
+            "gold",
+            "web",
+            "DE",
+        )
         assert (c1["contract_type"], c2["contract_type"], c3["contract_type"]) == (
-            "subscription", "non_contractual", "subscription")
+            "subscription",
+            "non_contractual",
+            "subscription",
+        )
         assert (c2["is_cancelled"], c3["is_cancelled"]) == (1.0, 0.0)  # c3 cancels after as_of
-        assert (c2["offers_365d"], c2["offers_accepted_365d"], c2["days_since_last_offer"]) == (1, 1, 60)
+        assert (c2["offers_365d"], c2["offers_accepted_365d"], c2["days_since_last_offer"]) == (
+            1,
+            1,
+            60,
+        )
 
 
 class TestOptions:
     def test_partitioned_equals_whole(self, base, as_of):
-        tables = make_tables(**base, surveys=TestSurveys.SURVEYS, support_tickets=TestSupport.TICKETS)
+        tables = make_tables(
+            **base, surveys=TestSurveys.SURVEYS, support_tickets=TestSupport.TICKETS
+        )
         whole = build_features(tables, as_of=as_of)
         for n in (1, 2, 3, 7):
-            pd.testing.assert_frame_equal(build_features_partitioned(tables, as_of=as_of, partitions=n), whole)
+            pd.testing.assert_frame_equal(
+                build_features_partitioned(tables, as_of=as_of, partitions=n), whole
+            )
 
     @pytest.mark.parametrize("windows", [[], [30, -1, 365], [30, 30, 90, 365], [30, 180]])
     def test_bad_windows_are_refused(self, base, as_of, windows):

@@ -12,7 +12,9 @@ from churn.cli import app
 from features.errors import DataContractError
 from features.load import load_tables
 
-CUSTOMERS = "customer_id,signup_at,plan\n1,2024-01-01,basic\n2,2024-02-01T10:00:00Z,\n3,2024-03-01,\n"
+CUSTOMERS = (
+    "customer_id,signup_at,plan\n1,2024-01-01,basic\n2,2024-02-01T10:00:00Z,\n3,2024-03-01,\n"
+)
 TRANSACTIONS = (
     "customer_id,ordered_at,amount,is_refund\n"
     "1,2024-05-01,10.5,false\n2,2024-05-02,20,false\n2,2024-05-09,-20,true\n"
@@ -50,7 +52,9 @@ class TestLoadTables:
         (tmp_path / "pq").mkdir()
         csv = load_tables(write(tmp_path / "csv", customers=CUSTOMERS, transactions=TRANSACTIONS))
         for name in ("customers", "transactions"):
-            pd.read_csv(tmp_path / "csv" / f"{name}.csv").to_parquet(tmp_path / "pq" / f"{name}.parquet")
+            pd.read_csv(tmp_path / "csv" / f"{name}.csv").to_parquet(
+                tmp_path / "pq" / f"{name}.parquet"
+            )
         pq = load_tables(tmp_path / "pq")
         pd.testing.assert_frame_equal(csv.transactions, pq.transactions)
         pd.testing.assert_frame_equal(csv.customers, pq.customers)
@@ -68,7 +72,10 @@ class TestLoadTables:
         bad = "customer_id,ordered_at,amount\n1,2024-05-01,ten\n2,yesterday,5\n3,2024-13-45,7\n"
         message = problems_of(write(tmp_path, customers=CUSTOMERS, transactions=bad))
         assert "column 'amount': is not a valid float (1 row; e.g. ten)" in message
-        assert "column 'ordered_at': is not a valid timestamp (2 rows; e.g. yesterday, 2024-13-45)" in message
+        assert (
+            "column 'ordered_at': is not a valid timestamp (2 rows; e.g. yesterday, 2024-13-45)"
+            in message
+        )
 
     def test_duplicate_customer_ids(self, tmp_path):
         dup = CUSTOMERS + "2,2024-04-01,\n"
@@ -78,7 +85,9 @@ class TestLoadTables:
     def test_negative_amount_not_flagged_as_refund(self, tmp_path):
         bad = "customer_id,ordered_at,amount,is_refund\n1,2024-05-01,-3,false\n"
         message = problems_of(write(tmp_path, customers=CUSTOMERS, transactions=bad))
-        assert "column 'amount': is negative but is_refund is not true (1 row; e.g. -3.0)" in message
+        assert (
+            "column 'amount': is negative but is_refund is not true (1 row; e.g. -3.0)" in message
+        )
 
     def test_negative_amounts_are_refunds_when_no_flag_column(self, tmp_path):
         txn = "customer_id,ordered_at,amount\n1,2024-05-01,-3\n"
@@ -88,7 +97,8 @@ class TestLoadTables:
     def test_nps_outside_0_to_10(self, tmp_path):
         surveys = "customer_id,answered_at,nps\n1,2024-05-01,11\n2,2024-05-01,-1\n3,2024-05-01,7\n"
         message = problems_of(
-            write(tmp_path, customers=CUSTOMERS, transactions=TRANSACTIONS, surveys=surveys))
+            write(tmp_path, customers=CUSTOMERS, transactions=TRANSACTIONS, surveys=surveys)
+        )
         assert "surveys.csv, column 'nps': is outside 0–10 (2 rows; e.g. 11, -1)" in message
 
     def test_unknown_customers_are_reported_not_dropped_silently(self, tmp_path):
@@ -114,14 +124,17 @@ class TestLoadTables:
         assert tables.customers["country"].tolist() == ["M\xfcnchen"]
 
     def test_wrong_delimiter(self, tmp_path):
-        message = problems_of(write(tmp_path, customers=CUSTOMERS.replace(",", ";"),
-                                    transactions=TRANSACTIONS))
+        message = problems_of(
+            write(tmp_path, customers=CUSTOMERS.replace(",", ";"), transactions=TRANSACTIONS)
+        )
         assert "looks delimited by ';'" in message
 
     def test_column_mapping_renames_user_columns(self, tmp_path):
         txn = TRANSACTIONS.replace("amount", "order_total")
-        tables = load_tables(write(tmp_path, customers=CUSTOMERS, transactions=txn),
-                             column_map={"transactions": {"amount": "order_total"}})
+        tables = load_tables(
+            write(tmp_path, customers=CUSTOMERS, transactions=txn),
+            column_map={"transactions": {"amount": "order_total"}},
+        )
         assert tables.transactions["amount"].sum() == pytest.approx(10.5)
 
     def test_string_ids_are_kept_as_strings(self, tmp_path):
@@ -134,7 +147,9 @@ class TestLoadTables:
 class TestCliErrors:
     def test_broken_file_exits_non_zero_with_one_paragraph_no_traceback(self, tmp_path):
         write(tmp_path, customers=CUSTOMERS, transactions="customer_id,ordered_at\n1,2024-05-01\n")
-        result = CliRunner().invoke(app, ["features", "--data", str(tmp_path), "--as-of", "2025-01-01"])
+        result = CliRunner().invoke(
+            app, ["features", "--data", str(tmp_path), "--as-of", "2025-01-01"]
+        )
         assert result.exit_code == 2
         assert "transactions.csv" in result.output and "'amount'" in result.output
         assert "Traceback" not in result.output

@@ -31,36 +31,77 @@ def at(hours_before: int) -> pd.Timestamp:
 def histories(draw):
     """Small random tables, every event strictly before AS_OF."""
     customers = [
-        {"customer_id": i, "signup_at": at(draw(st.integers(HOURS, HOURS + 500))),
-         "plan": draw(st.sampled_from(["basic", None])),
-         "country": draw(st.sampled_from(["DE", "FR", None]))}
+        {
+            "customer_id": i,
+            "signup_at": at(draw(st.integers(HOURS, HOURS + 500))),
+            "plan": draw(st.sampled_from(["basic", None])),
+            "country": draw(st.sampled_from(["DE", "FR", None])),
+        }
         for i in range(1, N_CUSTOMERS + 1)
     ]
     transactions = [
-        {"customer_id": c, "ordered_at": at(h), "amount": (-a if r else a), "is_refund": r,
-         "discount": d}
-        for c, h, a, r, d in draw(st.lists(st.tuples(
-            ids, past_hours, st.floats(1, 500), st.booleans(), st.floats(0, 20)), min_size=1, max_size=40))
+        {
+            "customer_id": c,
+            "ordered_at": at(h),
+            "amount": (-a if r else a),
+            "is_refund": r,
+            "discount": d,
+        }
+        for c, h, a, r, d in draw(
+            st.lists(
+                st.tuples(ids, past_hours, st.floats(1, 500), st.booleans(), st.floats(0, 20)),
+                min_size=1,
+                max_size=40,
+            )
+        )
     ]
     tickets = [
-        {"customer_id": c, "opened_at": at(h), "resolved_at": (at(h - r) if r is not None and r < h else None),
-         "csat": s, "escalated": e}
-        for c, h, r, s, e in draw(st.lists(st.tuples(
-            ids, past_hours, st.one_of(st.none(), st.integers(1, 200)), st.one_of(st.none(), st.integers(1, 5)),
-            st.booleans()), max_size=15))
+        {
+            "customer_id": c,
+            "opened_at": at(h),
+            "resolved_at": (at(h - r) if r is not None and r < h else None),
+            "csat": s,
+            "escalated": e,
+        }
+        for c, h, r, s, e in draw(
+            st.lists(
+                st.tuples(
+                    ids,
+                    past_hours,
+                    st.one_of(st.none(), st.integers(1, 200)),
+                    st.one_of(st.none(), st.integers(1, 5)),
+                    st.booleans(),
+                ),
+                max_size=15,
+            )
+        )
     ]
     surveys = [
         {"customer_id": c, "answered_at": at(h), "nps": n, "csat": s, "ces": e}
-        for c, h, n, s, e in draw(st.lists(st.tuples(
-            ids, past_hours, st.one_of(st.none(), st.integers(0, 10)),
-            st.one_of(st.none(), st.integers(1, 5)), st.one_of(st.none(), st.integers(1, 7))), max_size=15))
+        for c, h, n, s, e in draw(
+            st.lists(
+                st.tuples(
+                    ids,
+                    past_hours,
+                    st.one_of(st.none(), st.integers(0, 10)),
+                    st.one_of(st.none(), st.integers(1, 5)),
+                    st.one_of(st.none(), st.integers(1, 7)),
+                ),
+                max_size=15,
+            )
+        )
     ]
     offers = [
         {"customer_id": c, "offered_at": at(h), "offer_id": "discount_coupon", "accepted": a}
         for c, h, a in draw(st.lists(st.tuples(ids, past_hours, st.booleans()), max_size=8))
     ]
-    return {"customers": customers, "transactions": transactions, "support_tickets": tickets,
-            "surveys": surveys, "offers": offers}
+    return {
+        "customers": customers,
+        "transactions": transactions,
+        "support_tickets": tickets,
+        "surveys": surveys,
+        "offers": offers,
+    }
 
 
 @st.composite
@@ -76,17 +117,30 @@ def futures(draw, history):
             t["resolved_at"] = later(draw(future_hours))
             t["csat"] = draw(st.integers(1, 5))
     out["customers"].append({"customer_id": 99, "signup_at": later(draw(future_hours))})
-    for c, h, a in draw(st.lists(st.tuples(st.sampled_from([*range(1, N_CUSTOMERS + 1), 99]),
-                                           future_hours, st.floats(1, 500)), min_size=1, max_size=10)):
-        out["transactions"].append({"customer_id": c, "ordered_at": later(h), "amount": a, "is_refund": False})
+    for c, h, a in draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from([*range(1, N_CUSTOMERS + 1), 99]), future_hours, st.floats(1, 500)
+            ),
+            min_size=1,
+            max_size=10,
+        )
+    ):
+        out["transactions"].append(
+            {"customer_id": c, "ordered_at": later(h), "amount": a, "is_refund": False}
+        )
         out["support_tickets"].append({"customer_id": c, "opened_at": later(h), "escalated": True})
         out["surveys"].append({"customer_id": c, "answered_at": later(h), "nps": 0, "ces": 7})
-        out["offers"].append({"customer_id": c, "offered_at": later(h), "offer_id": "vip_upgrade", "accepted": True})
+        out["offers"].append(
+            {"customer_id": c, "offered_at": later(h), "offer_id": "vip_upgrade", "accepted": True}
+        )
     return out
 
 
 def features(frames: dict) -> pd.DataFrame:
-    return build_features(make_tables(**{k: pd.DataFrame(v) for k, v in frames.items() if v}), as_of=AS_OF)
+    return build_features(
+        make_tables(**{k: pd.DataFrame(v) for k, v in frames.items() if v}), as_of=AS_OF
+    )
 
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -100,13 +154,19 @@ def test_events_at_or_after_as_of_change_no_feature(data):
 
 
 @SETTINGS
-@given(history=histories(), assignment=st.lists(st.integers(0, 3), min_size=N_CUSTOMERS, max_size=N_CUSTOMERS))
+@given(
+    history=histories(),
+    assignment=st.lists(st.integers(0, 3), min_size=N_CUSTOMERS, max_size=N_CUSTOMERS),
+)
 def test_features_of_whole_equal_concatenated_partitions(history, assignment):
     whole = features(history)
     group = {i + 1: g for i, g in enumerate(assignment)}
     pieces = []
     for g in sorted(set(assignment)):
-        part = {name: [r for r in rows if group[r["customer_id"]] == g] for name, rows in history.items()}
+        part = {
+            name: [r for r in rows if group[r["customer_id"]] == g]
+            for name, rows in history.items()
+        }
         if part["transactions"]:
             pieces.append(features(part))
         else:  # a partition without any order: build it with a placeholder past order of nobody

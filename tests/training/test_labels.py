@@ -12,10 +12,15 @@ from training.labels import make_labels
 CUTOFF = "2025-01-01"
 CUSTOMERS = [
     # subscription customer cancelling on the last day inside the 90-day horizon
-    {"customer_id": 1, "signup_at": "2024-01-01", "plan": "basic", "cancelled_at": "2025-03-31T23:00:00Z"},
+    {
+        "customer_id": 1,
+        "signup_at": "2024-01-01",
+        "plan": "basic",
+        "cancelled_at": "2025-03-31T23:00:00Z",
+    },
     # subscription customer cancelling exactly at cutoff + 90 days: outside [t, t+H)
     {"customer_id": 2, "signup_at": "2024-01-01", "plan": "basic", "cancelled_at": "2025-04-01"},
-    # non-contractual customer ordering exactly at the cutoff: that order is the future, so not churned
+    # non-contractual customer ordering exactly at the cutoff: that order is the future: not churned
     {"customer_id": 3, "signup_at": "2024-01-01"},
     # non-contractual customer whose next order is exactly at cutoff + 90 days: churned
     {"customer_id": 4, "signup_at": "2024-01-01"},
@@ -53,7 +58,11 @@ class TestMakeLabels:
         labels = make_labels(tables, cutoff=CUTOFF).set_index("customer_id")
         assert labels["churned"].to_dict() == {1: 1, 2: 0, 3: 0, 4: 1}
         assert labels["contract_type"].to_dict() == {
-            1: "subscription", 2: "subscription", 3: "non_contractual", 4: "non_contractual"}
+            1: "subscription",
+            2: "subscription",
+            3: "non_contractual",
+            4: "non_contractual",
+        }
 
     def test_ltv_is_net_spend_in_the_ltv_horizon(self, tables):
         labels = make_labels(tables, cutoff=CUTOFF).set_index("customer_id")
@@ -65,7 +74,10 @@ class TestMakeLabels:
         assert "ltv" not in labels.columns
 
     def test_incomplete_horizon_is_refused(self, tables):
-        with pytest.raises(IncompleteHorizonError, match="Cutoff 2025-07-01 needs 365 days .* data ends at 2026-06-01"):
+        with pytest.raises(
+            IncompleteHorizonError,
+            match="Cutoff 2025-07-01 needs 365 days .* data ends at 2026-06-01",
+        ):
             make_labels(tables, cutoff="2025-07-01")
         make_labels(tables, cutoff="2025-07-01", ltv_horizon_days=None)  # 90 days fit
 

@@ -25,10 +25,24 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("server")
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-         "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=open(root / "server.log", "w"),
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(root / "server.log").open("w"),  # noqa: SIM115 (lives as long as the server)
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from features.errors import ModelRegistryError
 from training.promotion import promote
-from training.registry import CHALLENGER, CHAMPION, CHURN_MODEL, LTV_MODEL, alias_version, load_model
+from training.registry import (
+    CHALLENGER,
+    CHAMPION,
+    CHURN_MODEL,
+    LTV_MODEL,
+    alias_version,
+    load_model,
+)
 from training.train import TrainConfig, train
 
 CONFIG = TrainConfig(train_cutoffs=3)
@@ -42,33 +48,57 @@ class TestTrainingRun:
     def test_mlflow_has_parent_child_runs_metrics_and_plots(self, run, store):
         client = MlflowClient(store)
         parent = client.get_run(run.run_id)
-        assert parent.data.metrics["churn_roc_auc"] == pytest.approx(run.churn.metrics.loc["lightgbm", "roc_auc"])
-        assert parent.data.params["churn.validation_cutoff"] == f"{run.churn.plan.validation:%Y-%m-%d}"
+        assert parent.data.metrics["churn_roc_auc"] == pytest.approx(
+            run.churn.metrics.loc["lightgbm", "roc_auc"]
+        )
+        assert (
+            parent.data.params["churn.validation_cutoff"] == f"{run.churn.plan.validation:%Y-%m-%d}"
+        )
         assert len(parent.data.tags["data_fingerprint"]) > 20
-        children = client.search_runs([parent.info.experiment_id],
-                                      filter_string=f"tags.mlflow.parentRunId = '{run.run_id}'")
+        children = client.search_runs(
+            [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run.run_id}'"
+        )
         names = {c.info.run_name for c in children}
-        assert {"churn-lightgbm", "churn-logistic-regression", "churn-recency-heuristic", "churn-bgnbd",
-                "ltv-lightgbm-tweedie", "ltv-lightgbm-two-part", "ltv-historical-average",
-                "ltv-bgnbd-gamma-gamma"} <= names
+        assert {
+            "churn-lightgbm",
+            "churn-logistic-regression",
+            "churn-recency-heuristic",
+            "churn-bgnbd",
+            "ltv-lightgbm-tweedie",
+            "ltv-lightgbm-two-part",
+            "ltv-historical-average",
+            "ltv-bgnbd-gamma-gamma",
+        } <= names
         plots = {f.path for f in client.list_artifacts(run.run_id, "plots")}
-        assert {"plots/churn_roc.png", "plots/churn_calibration.png", "plots/churn_gains.png",
-                "plots/ltv_deciles.png"} <= plots
+        assert {
+            "plots/churn_roc.png",
+            "plots/churn_calibration.png",
+            "plots/churn_gains.png",
+            "plots/ltv_deciles.png",
+        } <= plots
         lgbm = next(c for c in children if c.info.run_name == "churn-lightgbm")
         assert {f.path for f in client.list_artifacts(lgbm.info.run_id, "plots")} >= {
-            "plots/importance.png", "plots/contributions.png"}
+            "plots/importance.png",
+            "plots/contributions.png",
+        }
 
     def test_registry_round_trip_by_alias(self, run, store):
         loaded = load_model(CHURN_MODEL, CHALLENGER, tracking_uri=store)
         assert loaded.version == run.churn.version
         val = run.churn.validation
-        np.testing.assert_allclose(loaded.model.predict_proba(val), run.churn.model.predict_proba(val))
+        np.testing.assert_allclose(
+            loaded.model.predict_proba(val), run.churn.model.predict_proba(val)
+        )
         ltv = load_model(LTV_MODEL, CHALLENGER, tracking_uri=store)
-        np.testing.assert_allclose(ltv.model.predict(run.ltv.validation), run.ltv.model.predict(run.ltv.validation))
+        np.testing.assert_allclose(
+            ltv.model.predict(run.ltv.validation), run.ltv.model.predict(run.ltv.validation)
+        )
         assert loaded.tags["validation_cutoff"] == f"{run.churn.plan.validation:%Y-%m-%d}"
 
     def test_unknown_alias_is_a_clear_error(self, run, store):
-        with pytest.raises(ModelRegistryError, match="No version '42' of registered model 'churn-classifier'"):
+        with pytest.raises(
+            ModelRegistryError, match="No version '42' of registered model 'churn-classifier'"
+        ):
             load_model(CHURN_MODEL, "42", tracking_uri=store)
 
 
@@ -80,8 +110,14 @@ class TestPromotionGate:
         assert alias_version(CHURN_MODEL, CHAMPION) == run.churn.version
 
         # A crippled challenger (a stump after 3 rounds) must not replace the champion.
-        weak = train(generated, config=TrainConfig(train_cutoffs=3, lgb_params={
-            "num_leaves": 2, "learning_rate": 0.001, "min_data_in_leaf": 5000}), tracking_uri=store)
+        weak = train(
+            generated,
+            config=TrainConfig(
+                train_cutoffs=3,
+                lgb_params={"num_leaves": 2, "learning_rate": 0.001, "min_data_in_leaf": 5000},
+            ),
+            tracking_uri=store,
+        )
         refused = promote(validation, tracking_uri=store)
         assert not any(d.promoted for d in refused), refused
         assert alias_version(CHURN_MODEL, CHAMPION) == run.churn.version
@@ -89,14 +125,17 @@ class TestPromotionGate:
 
         # With the weak version made champion, the good one (as challenger again) wins it back.
         client = MlflowClient(store)
-        for name, good, bad in ((CHURN_MODEL, run.churn.version, weak.churn.version),
-                                (LTV_MODEL, run.ltv.version, weak.ltv.version)):
+        for name, good, bad in (
+            (CHURN_MODEL, run.churn.version, weak.churn.version),
+            (LTV_MODEL, run.ltv.version, weak.ltv.version),
+        ):
             client.set_registered_model_alias(name, CHAMPION, bad)
             client.set_registered_model_alias(name, CHALLENGER, good)
         back = promote(validation, tracking_uri=store)
         assert all(d.promoted for d in back), back
         assert alias_version(CHURN_MODEL, CHAMPION) == run.churn.version
-        runs = client.search_runs([client.get_run(run.run_id).info.experiment_id],
-                                  filter_string="tags.kind = 'promotion'")
+        runs = client.search_runs(
+            [client.get_run(run.run_id).info.experiment_id], filter_string="tags.kind = 'promotion'"
+        )
         assert len(runs) == 6
         assert {r.data.tags["promoted"] for r in runs} == {"true", "false"}
