@@ -61,16 +61,15 @@ def build_features(
     known = known.sort_values(CUSTOMER_ID, kind="stable").reset_index(drop=True)
     index = pd.Index(known[CUSTOMER_ID])
 
-    txn = visible_events(tables.transactions, "ordered_at", index=index, as_of=as_of)
-    orders = visible_events(
-        tables.transactions.loc[~tables.transactions["is_refund"].fillna(False).astype(bool)],
-        "ordered_at",
-        index=index,
-        as_of=as_of,
-    )
-    tickets = visible_events(tables.support_tickets, "opened_at", index=index, as_of=as_of)
-    surveys = visible_events(tables.surveys, "answered_at", index=index, as_of=as_of)
-    offers = visible_events(tables.offers, "offered_at", index=index, as_of=as_of)
+    def view(table: str, time_column: str, columns: tuple[str, ...]):
+        frame = getattr(tables, table)
+        return visible_events(frame, time_column, index=index, as_of=as_of, columns=columns)
+
+    txn = view("transactions", "ordered_at", ("amount", "is_refund", "discount"))
+    orders = txn.subset(txn.column("is_refund") != 1)
+    tickets = view("support_tickets", "opened_at", ("resolved_at", "escalated", "csat"))
+    surveys = view("surveys", "answered_at", ("nps", "csat", "ces"))
+    offers = view("offers", "offered_at", ("accepted",))
 
     columns: dict[str, object] = {CUSTOMER_ID: known[CUSTOMER_ID].to_numpy()}
     columns |= tenure_features(known, as_of)

@@ -8,6 +8,7 @@ vectorised per-customer reductions every feature family is built from.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,10 +65,13 @@ class EventView:
 
     def total(self, values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Sum of ``values`` per customer (NaN values count as 0), float64, shape (n,)."""
-        values = np.nan_to_num(np.asarray(values, dtype="float64"))
+        values = np.asarray(values, dtype="float64")
+        pos = self.pos
         if mask is not None:
-            return np.bincount(self.pos[mask], weights=values[mask], minlength=self.n)
-        return np.bincount(self.pos, weights=values, minlength=self.n)
+            pos, values = pos[mask], values[mask]
+        if np.isnan(values).any():
+            values = np.nan_to_num(values)
+        return np.bincount(pos, weights=values, minlength=self.n)
 
     def mean(self, values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Mean of the non-NaN ``values`` per customer; NaN where there are none."""
@@ -105,13 +109,22 @@ class EventView:
             out[pos[firsts]] = age[firsts]
         return out
 
+    def subset(self, mask: np.ndarray) -> EventView:
+        """The events where ``mask`` holds, order kept; ``rows`` keeps no columns."""
+        return EventView(pos=self.pos[mask], age=self.age[mask], rows=self.rows.iloc[:0], n=self.n)
+
     def column(self, name: str) -> np.ndarray:
         """A numeric or boolean column of the visible rows as float64 (NA → NaN)."""
         return self.rows[name].astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
 
 
 def visible_events(
-    frame: pd.DataFrame, time_column: str, *, index: pd.Index, as_of: pd.Timestamp
+    frame: pd.DataFrame,
+    time_column: str,
+    *,
+    index: pd.Index,
+    as_of: pd.Timestamp,
+    columns: Sequence[str] | None = None,
 ) -> EventView:
     """Select the rows of ``frame`` visible at ``as_of`` for the customers in ``index``.
 
@@ -125,15 +138,25 @@ def visible_events(
         Customer ids, unique; positions in it are the output's customer positions.
     as_of : Timestamp
         The exclusive cutoff, UTC.
+    columns : sequence of str, optional
+        The columns the caller reads; only these are gathered (all when None).
     """
     age = days_before(frame[time_column], as_of)
     pos = index.get_indexer(frame[CUSTOMER_ID])
-    keep = (age > 0) & (pos >= 0)
-    order = np.lexsort((-age[keep], pos[keep]))
-    rows = frame.loc[keep].iloc[order].reset_index(drop=True)
-    return EventView(
-        pos=pos[keep][order].astype("int64"), age=age[keep][order], rows=rows, n=len(index)
-    )
+    rows_at = np.flatnonzero((age > 0) & (pos >= 0))
+    age, pos = age[rows_at], pos[rows_at]
+    order = np.arange(len(pos)) if _in_order(pos, age) else np.lexsort((-age, pos))
+    chosen = frame if columns is None else frame[list(columns)]
+    rows = chosen.take(rows_at[order]).reset_index(drop=True)
+    return EventView(pos=pos[order].astype("int64"), age=age[order], rows=rows, n=len(index))
+
+
+def _in_order(pos: np.ndarray, age: np.ndarray) -> bool:
+    """Whether events already run by customer, then time (age descending): an O(n) check."""
+    if len(pos) < 2:
+        return True
+    step = np.diff(pos)
+    return bool(((step > 0) | ((step == 0) & (age[1:] <= age[:-1]))).all())
 
 
 def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:

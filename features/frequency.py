@@ -27,8 +27,12 @@ def frequency_features(orders: EventView, *, windows: Sequence[int]) -> dict[str
         out[f"orders_{w}d"] = orders.count(orders.within(w))
     recent = orders.within(PERIOD_DAYS * PERIODS)
     period = np.ceil(orders.age[recent] / PERIOD_DAYS).astype("int64") - 1
-    keys = np.unique(orders.pos[recent] * PERIODS + period)
-    out["active_periods_360d"] = np.bincount(keys // PERIODS, minlength=orders.n).astype("float64")
+    # Within a customer events run oldest first, so equal periods are adjacent.
+    keys = orders.pos[recent] * PERIODS + period
+    first = np.ones(len(keys), bool)
+    first[1:] = keys[1:] != keys[:-1]
+    active = np.bincount(orders.pos[recent][first], minlength=orders.n)
+    out["active_periods_360d"] = active.astype("float64")
 
     same = np.zeros(len(orders.pos), bool)
     same[1:] = orders.pos[1:] == orders.pos[:-1]

@@ -241,7 +241,9 @@ def _conform(
             continue
         values = raw[column.name]
         coerced = _coerce(values, column)
-        bad = coerced.isna() & values.notna() & (values.astype(str).str.strip() != "")
+        bad = coerced.isna() & values.notna()
+        if bad.any():  # blank text is missing, not bad
+            bad[bad] = values[bad].astype(str).str.strip() != ""
         if bad.any():
             problems.append(
                 Problem(
