@@ -51,11 +51,16 @@ def tables():
 
 class TestMakeLabels:
     def test_only_active_customers_get_labels(self, tables):
-        labels = make_labels(tables, cutoff=CUTOFF)
+        labels = make_labels(tables, cutoff=CUTOFF, active_days=None)
         assert labels["customer_id"].tolist() == [1, 2, 3, 4]
 
+    def test_active_window_drops_customers_silent_for_longer(self, tables):
+        # every order before the cutoff is 214 days old
+        assert make_labels(tables, cutoff=CUTOFF, active_days=214)["customer_id"].tolist() == [1, 2, 3, 4]
+        assert make_labels(tables, cutoff=CUTOFF, active_days=213).empty
+
     def test_churn_on_boundary_days(self, tables):
-        labels = make_labels(tables, cutoff=CUTOFF).set_index("customer_id")
+        labels = make_labels(tables, cutoff=CUTOFF, active_days=None).set_index("customer_id")
         assert labels["churned"].to_dict() == {1: 1, 2: 0, 3: 0, 4: 1}
         assert labels["contract_type"].to_dict() == {
             1: "subscription",
@@ -65,11 +70,13 @@ class TestMakeLabels:
         }
 
     def test_ltv_is_net_spend_in_the_ltv_horizon(self, tables):
-        labels = make_labels(tables, cutoff=CUTOFF).set_index("customer_id")
+        labels = make_labels(tables, cutoff=CUTOFF, active_days=None).set_index("customer_id")
         assert labels["ltv"].to_dict() == {1: 15.0, 2: 0.0, 3: 50.0, 4: 70.0}
 
     def test_horizon_is_configurable(self, tables):
-        labels = make_labels(tables, cutoff=CUTOFF, horizon_days=91, ltv_horizon_days=None)
+        labels = make_labels(
+            tables, cutoff=CUTOFF, horizon_days=91, ltv_horizon_days=None, active_days=None
+        )
         assert labels.set_index("customer_id")["churned"].to_dict() == {1: 1, 2: 1, 3: 0, 4: 0}
         assert "ltv" not in labels.columns
 
@@ -82,7 +89,7 @@ class TestMakeLabels:
         make_labels(tables, cutoff="2025-07-01", ltv_horizon_days=None)  # 90 days fit
 
     def test_min_orders(self, tables):
-        labels = make_labels(tables, cutoff=CUTOFF, min_orders=2)
+        labels = make_labels(tables, cutoff=CUTOFF, min_orders=2, active_days=None)
         assert labels.empty
 
     def test_labels_accept_timestamps(self, tables):
