@@ -14,20 +14,50 @@ The model, per customer (all rates per calendar month unless stated):
 * **Latent traits.** A segment; a purchase rate ``lambda`` (orders per day, Gamma
   heterogeneity as in BG/NBD); a mean order value (log-normal); a base monthly hazard
   (logit-normal around the segment's level, lower for frequent buyers and higher
-  tiers, higher for the ``partner`` channel); ~40 % are subscription customers paying
-  a monthly plan fee. The initial base is resampled as survivors of its cohort (less
-  risky, more engaged). The loyalty tier is set at signup from the expected value.
+  tiers, higher for the ``partner`` channel); a usual satisfaction level (slightly
+  lower for the riskier); ~40 % are subscription customers, of whom ~30 % (more on
+  dearer plans) are billed annually (10 monthly fees at signup and at each 12-month
+  renewal) and the rest monthly. The billing term is not a contract column: it shows
+  in the fee rows, and ``ground_truth.parquet`` holds it (``annual_billing``). The
+  initial base is resampled as survivors of its cohort (less risky, more engaged,
+  more satisfied). The loyalty tier is set at signup from the expected value.
 * **Engagement** ``z`` follows an AR(1) process. The order rate is ``lambda * exp(z)``
   times seasonality (November/December peak), so customers slow down before leaving.
-* **Churn.** The monthly hazard is
-  ``sigmoid(logit(base) - 1.1 z + beta * bad_support + new_customer(tenure)
-  + loyalty(tenure) + january - offer_uplift)``: a smooth function of observable
-  history, so a classifier trained on it can be calibrated.
+  **Satisfaction** is the usual level plus a slow AR(1) deviation, a little
+  engagement, minus recent bad support.
+* **Churn.** The monthly hazard is ``sigmoid(logit(base) + drift(z) + support(bad) +
+  detractor(satisfaction) + plan_fit + discount_withdrawal + new_customer(tenure) +
+  loyalty(tenure) + january - offer_uplift)`` where, deliberately non-linear as real
+  churn is:
+
+  - ``drift``: mild for ups and downs around the customer's own rhythm, a jump
+    (+2 logit) once engagement falls well below it (slowdowns matter relative to
+    the customer's usual purchase gap, not in absolute days);
+  - ``support``: a step once the bad-support score passes one bad ticket in recent
+    months (two for gold and platinum customers, who shrug off one), largest for the
+    ``service_sensitive`` segment;
+  - ``detractor``: a step for very unhappy customers (NPS about 0–4); the satisfied
+    barely differ;
+  - ``plan_fit``: subscribers paying for more plan than they use (premium with hardly
+    any orders) are at risk; heavy users and non-subscribers are not;
+  - ``discount_withdrawal``: price-sensitive customers (bargain hunters, some bronze
+    and silver) are at risk for two months after an accepted discount or free month
+    runs out;
+  - ``new_customer``: a high hazard in the first months, decaying within a quarter
+    (L-shaped tenure), then a slow loyalty gain over two years.
+
+  Monthly subscribers and non-contractual customers leave at any time in the month.
+  Annual subscribers can only leave at a renewal (the billing day 12, 24, ... months
+  after signup; ``cancelled_at`` is that day) with the chance of ``renewal_months``
+  (9) months of their hazard then, and never in between: the hazard is periodic in
+  tenure. The hazard stays a smooth function of the latent state, so a classifier
+  can be calibrated, but not a linear one of the observable history.
 * **Support.** Tickets arrive Poisson (more when engagement is low and for the
-  ``service_sensitive`` segment); resolution time is log-normal; slow, escalated or
-  badly rated tickets add to a ``bad_support`` score that decays by 30 %/month.
-* **Surveys.** ~14 % of active customers answer each month; NPS, CSAT and CES follow
-  a latent satisfaction that falls with the hazard and with bad support experience.
+  ``service_sensitive`` segment); resolution time is log-normal; every ticket adds a
+  little to a ``bad_support`` score and a slow (> 72 h), escalated or badly rated one
+  adds about one; the score decays by 20 %/month.
+* **Surveys.** ~14 % of active customers answer each month; NPS, CSAT and CES are
+  noisy reads of the latent satisfaction (CES also of bad support experience).
 * **Offers.** Campaign months target a random share of active customers (more of the
   disengaged and the badly served); an accepted offer lowers the hazard for three
   months by a per-customer uplift that differs by offer (discounts work on the price
@@ -165,6 +195,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("base_monthly_hazard", _F64),
             ("churned_at", _TS),
             ("is_subscription", _BOOL),
+            ("annual_billing", _BOOL),
             *[(f"uplift_{offer}", _F64) for offer in OFFER_IDS],
             ("shift_strength", _F64),
         ]
@@ -200,11 +231,13 @@ class _Model:
     plan_p: _Vec = (0.50, 0.33, 0.17)
     plan_p_high_value: _Vec = (0.20, 0.40, 0.40)
     plan_price: _Vec = (9.99, 19.99, 34.99)
+    annual_p: _Vec = (0.25, 0.35, 0.45)  # share of subscribers billed annually, by plan
+    annual_price_months: float = 10.0  # an annual term costs this many monthly fees
     age_mean: float = 41.0
     age_sd: float = 13.0
     age_shift: float = -9.0
     # purchasing
-    orders_per_month: _Vec = (1.6, 2.3, 1.2, 0.55, 1.3)  # by segment
+    orders_per_month: _Vec = (1.85, 2.7, 1.4, 0.64, 1.5)  # by segment
     lambda_shape: float = 1.5
     subscriber_order_factor: float = 0.35
     never_order_p: float = 0.03
@@ -231,20 +264,45 @@ class _Model:
     hazard_sd: float = 0.5
     hazard_frequency: float = -0.3  # per log-unit of purchase rate vs the segment's mean
     hazard_channel: _Vec = (0.0, -0.15, -0.05, 0.35)
-    hazard_subscription: float = -0.15
+    hazard_subscription: float = -0.45
+    hazard_level: float = -0.31  # offset keeping the mean monthly churn near 6.5 %
     hazard_tier: float = -0.10  # per tier step
     hazard_shift: float = 0.5
-    engagement_effect: float = 1.1
-    new_customer_effect: float = 0.9
-    new_customer_months: float = 3.0
+    engagement_effect: float = 0.4  # linear part, per unit of z
+    drift_effect: float = 2.0  # extra once engagement falls well below the own norm
+    drift_threshold: float = -0.8
+    drift_steepness: float = 4.0
+    new_customer_effect: float = 1.3
+    new_customer_months: float = 2.0
     loyalty_effect: float = -0.3  # reached after loyalty_months of tenure
     loyalty_months: float = 24.0
     january_effect: float = 0.2
-    bad_support_effect: _Vec = (0.5, 0.45, 0.5, 0.45, 0.9)  # by segment
+    bad_support_effect: _Vec = (1.3, 1.2, 1.3, 1.2, 2.0)  # by segment, past the threshold
+    bad_threshold: float = 0.6  # about one bad ticket in the last months
+    bad_threshold_high_tier: float = 1.5  # gold and platinum shrug off one, not two
+    bad_steepness: float = 5.0
+    detractor_effect: float = 2.2  # satisfaction below the threshold (NPS about 0-4)
+    detractor_threshold: float = -1.35
+    detractor_steepness: float = 5.0
+    plan_fit_effect: float = 1.4  # subscribers paying for a plan they hardly use
+    plan_fit_offset: float = 0.5  # in plan steps (basic 0, standard 1, premium 2)
+    plan_fit_usage: float = 4.0  # plan steps per order a month
+    plan_fit_steepness: float = 3.0
+    price_sensitive_p: float = 0.3  # of bronze and silver customers (all bargain hunters)
+    withdrawal_effect: float = 1.0  # price-sensitive customers when a discount runs out
+    withdrawal_months: int = 2
+    renewal_months: float = 9.0  # an annual renewal weighs this many months of hazard
     # engagement z
     z_rho: float = 0.88
     z_sigma: float = 0.35
     z0_sd: float = 0.45
+    # latent satisfaction s = mean + d + sat_engagement * z - sat_bad * bad
+    sat_mean_sd: float = 0.7
+    sat_mean_hazard: float = -0.2  # correlation of the mean with the base hazard noise
+    sat_rho: float = 0.95
+    sat_sd: float = 0.6  # stationary sd of d
+    sat_engagement: float = 0.15
+    sat_bad: float = 0.5
     # support
     tickets_per_month: float = 0.06
     ticket_segment: _Vec = (1.0, 0.9, 1.1, 0.7, 2.5)
@@ -259,7 +317,9 @@ class _Model:
     escalation_slowdown: float = 3.0
     ticket_rated_p: float = 0.4
     slow_hours: float = 72.0
-    bad_decay: float = 0.7
+    ticket_harm: float = 0.15  # bad-support score of any ticket
+    bad_ticket_harm: float = 0.85  # extra for a slow, escalated or badly rated one
+    bad_decay: float = 0.8
     # surveys
     survey_p: float = 0.14
     nps_missing_p: float = 0.05
@@ -609,7 +669,7 @@ def _remove_stale(out: Path, file_format: str) -> None:
 
 
 def _expit(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    return np.exp(-np.logaddexp(0.0, -x))
 
 
 def _logit(p: np.ndarray | float) -> np.ndarray:
@@ -669,6 +729,7 @@ class _Traits:
     channel: np.ndarray
     country: np.ndarray
     is_sub: np.ndarray
+    annual: np.ndarray  # subscribers billed (and renewing) once a year
     plan: np.ndarray
     fee: np.ndarray  # monthly plan price, 0 for non-subscribers
     birth_day: np.ndarray  # days since epoch
@@ -678,9 +739,13 @@ class _Traits:
     order_value: np.ndarray  # mean order value, currency units
     tier: np.ndarray
     base_logit: np.ndarray  # logit of the base monthly hazard
-    bad_effect: np.ndarray  # hazard logit per unit of bad support experience
+    bad_effect: np.ndarray  # hazard logit once bad support experience passes the threshold
+    bad_threshold: np.ndarray
+    price_sensitive: np.ndarray  # reacts to the end of a discount
     uplift: np.ndarray  # (n, len(OFFER_IDS)) hazard-logit reduction once accepted
     z0: np.ndarray  # engagement at signup (at start for the initial base)
+    sat_mean: np.ndarray  # the customer's usual satisfaction
+    d0: np.ndarray  # satisfaction deviation at signup (at start for the initial base)
 
 
 def _draw_traits(
@@ -688,12 +753,13 @@ def _draw_traits(
 ) -> _Traits:
     """Draw who the customers are. Draws never depend on ``shift``, only their use."""
     n = ids.size
-    uni = rng.random((n, 8))
-    nrm = rng.standard_normal((n, 4))
+    uni = rng.random((n, 10))
+    nrm = rng.standard_normal((n, 6))
     gam = rng.standard_gamma(_M.lambda_shape, n) / _M.lambda_shape  # mean 1
     uplift_noise = np.exp(0.2 * rng.standard_normal((n, len(OFFER_IDS))))
     hazard_draws = rng.standard_normal((n, _SURVIVOR_DRAWS))
     z_draws = rng.standard_normal((n, _SURVIVOR_DRAWS)) * (_M.z_sigma / math.sqrt(1 - _M.z_rho**2))
+    d_draws = rng.standard_normal((n, _SURVIVOR_DRAWS)) * _M.sat_sd
     u_survivor = rng.random(n)
 
     # stratified quantiles: ids follow signup time whatever the block
@@ -716,6 +782,8 @@ def _draw_traits(
     )
     plan = np.where(is_sub, plan, -1)
     fee = np.where(is_sub, np.asarray(_M.plan_price)[np.maximum(plan, 0)], 0.0)
+    annual = is_sub & (uni[:, 8] < np.asarray(_M.annual_p)[np.maximum(plan, 0)])
+    monthly_fee = np.where(annual, fee * _M.annual_price_months / 12, fee)
     age = np.clip(_M.age_mean + _M.age_shift * strength + _M.age_sd * nrm[:, 0], 18, 85)
     birth_day = signup // _DAY - np.round(age * 365.2425).astype(np.int64)
 
@@ -730,20 +798,28 @@ def _draw_traits(
         * np.exp(_M.order_value_sigma * nrm[:, 1] + _M.order_value_shift * strength)
     )
     # loyalty tier: from the value expected at signup, never from later behaviour
-    monthly_value = lam * _MONTH_DAYS * order_value + fee
+    monthly_value = lam * _MONTH_DAYS * order_value + monthly_fee
     tier = np.searchsorted(_TIER_EDGES, np.log1p(monthly_value) + 0.25 * nrm[:, 2])
 
     base_logit = (
         _logit(np.asarray(_M.base_hazard))[segment]
+        + _M.hazard_level
         + np.asarray(_M.hazard_channel)[channel]
         + _M.hazard_subscription * is_sub
         + _M.hazard_tier * tier
         + _M.hazard_shift * strength
         + _M.hazard_frequency * np.log(np.maximum(gam, 0.05))
     )
-    noise, z_start = _survivor_draws(
-        base_logit, hazard_draws, z_draws, u_survivor, (grid.start - signup) / _MONTH
+    noise, z_start, d_start, sat_mean = _survivor_draws(
+        base_logit,
+        _Candidates(hazard_draws, z_draws, d_draws, nrm[:, 4]),
+        u_survivor,
+        (grid.start - signup) / _MONTH,
+        lam,
+        np.where(is_sub, plan, -1),
+        annual,
     )
+    bargain = segment == SEGMENTS.index("bargain_hunter")
     signup_month = np.searchsorted(grid.bounds, signup, side="right") - 1
     return _Traits(
         ids=ids,
@@ -754,6 +830,7 @@ def _draw_traits(
         channel=channel,
         country=country,
         is_sub=is_sub,
+        annual=annual,
         plan=plan,
         fee=fee,
         birth_day=birth_day,
@@ -764,8 +841,12 @@ def _draw_traits(
         tier=tier,
         base_logit=base_logit + _M.hazard_sd * noise,
         bad_effect=np.asarray(_M.bad_support_effect)[segment],
+        bad_threshold=np.where(tier >= 2, _M.bad_threshold_high_tier, _M.bad_threshold),
+        price_sensitive=bargain | ((tier <= 1) & (uni[:, 9] < _M.price_sensitive_p)),
         uplift=_uplifts(segment, tier, is_sub, plan, age) * uplift_noise,
         z0=np.where(signup < grid.start, z_start, _M.z0_sd * nrm[:, 3]),
+        sat_mean=sat_mean,
+        d0=np.where(signup < grid.start, d_start, _M.sat_sd * nrm[:, 5]),
     )
 
 
@@ -776,32 +857,143 @@ _TIER_EDGES = np.array([3.62, 4.43, 5.26])
 about 50 / 30 / 15 / 5 % of default signups are bronze / silver / gold / platinum."""
 
 
+@dataclass(frozen=True)
+class _Candidates:
+    """Candidate latent draws of the initial base, (n, _SURVIVOR_DRAWS) each."""
+
+    noise: np.ndarray  # standard normal hazard noise
+    z: np.ndarray  # stationary engagement
+    d: np.ndarray  # stationary satisfaction deviation
+    sat_noise: np.ndarray  # (n,) standard normal, the satisfaction mean's own part
+
+
 def _survivor_draws(
     logit: np.ndarray,
-    noise: np.ndarray,
-    engagement: np.ndarray,
+    candidates: _Candidates,
     u: np.ndarray,
     months_before_start: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Hazard noise and engagement at ``start``; the initial base's resampled as survivors.
+    lam: np.ndarray,
+    plan: np.ndarray,
+    annual: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Hazard noise, engagement and satisfaction at ``start``, and the satisfaction mean.
 
     Customers who signed up before ``start`` are the survivors of their cohort, so they
-    are less risky and more engaged than fresh draws. Of ``k`` candidate pairs (columns
-    of ``noise`` and ``engagement``, standard normal and stationary), new customers keep
-    the first; initial-base customers pick one with probability proportional to the
-    chance of surviving their months before ``start`` (sampling-importance-resampling:
-    the last six months at the candidate's engagement, earlier ones at z = 0).
+    are less risky, more engaged and more satisfied than fresh draws. Of the candidate
+    draws, new customers keep the first; initial-base customers pick one with
+    probability proportional to the chance of surviving their full months before
+    ``start`` (sampling-importance-resampling) under the churn model: tenure effects
+    month by month, the candidate's engagement and satisfaction over the last six
+    months and typical values before, renewals only for annual subscribers. The
+    satisfaction mean leans on the hazard noise (unhappy customers are riskier at base).
     """
-    months = np.clip(months_before_start, 0.0, None)[:, None]
-    recent = np.minimum(months, 6.0)
-    logit_steady = logit[:, None] + _M.hazard_sd * noise + _M.loyalty_effect / 2
-    steady = _expit(logit_steady)
-    current = _expit(logit_steady - _M.engagement_effect * engagement)
-    log_weight = (months - recent) * np.log1p(-steady) + recent * np.log1p(-current)
-    weight = np.exp(log_weight - log_weight.max(axis=1, keepdims=True))
-    pick = np.where(months[:, 0] > 0, _pick(u, weight), 0)
+    corr = _M.sat_mean_hazard
+    noise = candidates.noise
+    sat_mean = _M.sat_mean_sd * (
+        corr * noise + math.sqrt(1 - corr**2) * candidates.sat_noise[:, None]
+    )
     rows = np.arange(len(u))
-    return noise[rows, pick], engagement[rows, pick]
+    pick = np.zeros(len(u), dtype=np.int64)
+    old = np.flatnonzero(months_before_start >= 1.0)
+    if old.size:
+        pick[old] = _pick(
+            u[old],
+            _survival_weights(
+                logit[old],
+                noise[old],
+                candidates.z[old],
+                candidates.d[old],
+                sat_mean[old],
+                np.floor(months_before_start[old]).astype(np.int64),
+                lam[old],
+                plan[old],
+                annual[old],
+            ),
+        )
+    return (
+        noise[rows, pick],
+        candidates.z[rows, pick],
+        candidates.d[rows, pick],
+        sat_mean[rows, pick],
+    )
+
+
+def _survival_weights(
+    logit: np.ndarray,
+    noise: np.ndarray,
+    z: np.ndarray,
+    d: np.ndarray,
+    sat_mean: np.ndarray,
+    months: np.ndarray,
+    lam: np.ndarray,
+    plan: np.ndarray,
+    annual: np.ndarray,
+) -> np.ndarray:
+    """Relative chance of each candidate surviving ``months`` full months, (n, k)."""
+    life = np.arange(PRE_START_MONTHS)  # month of life, 0 = signup month
+    tenure = _M.new_customer_effect * np.exp(-life / _M.new_customer_months)
+    tenure = tenure + _M.loyalty_effect * np.minimum(life / _M.loyalty_months, 1.0)
+    # typical months: engagement and satisfaction deviation averaged over three points
+    sd_z = _M.z_sigma / math.sqrt(1 - _M.z_rho**2)
+    sd_s = math.sqrt(_M.sat_sd**2 + (_M.sat_engagement * sd_z) ** 2)
+    nodes, w = np.array([-math.sqrt(3.0), 0.0, math.sqrt(3.0)]), np.array([1, 4, 1]) / 6
+    typical = float(w @ _drift(sd_z * nodes)) + sum(
+        wi * _detractor(sat_mean + sd_s * x)
+        + wi * _plan_fit(plan[:, None], lam[:, None] * np.exp(sd_z * x) * _MONTH_DAYS)
+        for x, wi in zip(nodes, w, strict=True)
+    )
+    recent = (
+        _drift(z)
+        + _detractor(sat_mean + d + _M.sat_engagement * z)
+        + _plan_fit(plan[:, None], lam[:, None] * np.exp(z) * _MONTH_DAYS)
+    )
+    base = logit[:, None] + _M.hazard_sd * noise  # (n, k)
+    m = months[:, None]
+    is_recent = life[None, :] >= m - 6  # (n, L)
+    lived = life[None, :] < m
+    renews = (life > 0) & (life % 12 == 0)
+    weight_month = np.where(annual[:, None], _M.renewal_months * renews[None, :], 1.0) * lived
+    log_surv = np.zeros(base.shape)
+    for recent_part, months_mask in ((recent, is_recent), (typical, ~is_recent)):
+        h = _expit(base[:, :, None] + recent_part[:, :, None] + tenure[None, None, :])
+        log_surv += np.einsum("nkl,nl->nk", np.log1p(-h), weight_month * months_mask)
+    return np.exp(log_surv - log_surv.max(axis=1, keepdims=True))
+
+
+def _drift(z: np.ndarray) -> np.ndarray:
+    """Hazard logit from engagement: mild above the norm, steep once well below it."""
+    return -_M.engagement_effect * z + _M.drift_effect * _expit(
+        -_M.drift_steepness * (z - _M.drift_threshold)
+    )
+
+
+def _plan_fit(plan: np.ndarray, usage: np.ndarray) -> np.ndarray:
+    """Hazard logit of subscribers paying for more plan than they use (``plan`` -1: none).
+
+    ``usage`` is orders a month; premium with hardly any orders is the worst fit.
+    """
+    return np.where(
+        plan >= 0,
+        _M.plan_fit_effect
+        * _expit(_M.plan_fit_steepness * (plan - _M.plan_fit_offset - _M.plan_fit_usage * usage)),
+        0.0,
+    )
+
+
+def _support(bad: np.ndarray, threshold: np.ndarray, effect: np.ndarray) -> np.ndarray:
+    """Hazard logit from the bad-support score (about the recent bad tickets): a step.
+
+    Nothing below ``threshold`` (one bad ticket for most, two for gold and platinum),
+    ``effect`` above it.
+    """
+    return effect * _expit(_M.bad_steepness * (bad - threshold))
+
+
+def _detractor(satisfaction: np.ndarray) -> np.ndarray:
+    """Hazard logit from satisfaction: a step for the very unhappy (NPS about 0-4)."""
+    return _M.detractor_effect * _expit(
+        -_M.detractor_steepness * (satisfaction - _M.detractor_threshold)
+    )
 
 
 def _uplifts(
@@ -830,6 +1022,7 @@ class _State:
     """Per-customer state that evolves month by month (arrays of length n)."""
 
     z: np.ndarray  # engagement
+    d: np.ndarray  # satisfaction deviation from the customer's mean
     bad: np.ndarray  # decaying bad-support-experience score
     alive: np.ndarray
     death: np.ndarray  # epoch seconds, _NEVER while alive
@@ -838,12 +1031,14 @@ class _State:
     offer_callback: np.ndarray
     coupon_month: np.ndarray  # grid month whose orders get the coupon discount
     free_month: np.ndarray  # grid month whose plan fee is waived
+    withdrawal_month: np.ndarray  # first grid month after an accepted discount ran out
 
     @classmethod
     def initial(cls, traits: _Traits) -> _State:
         n = traits.ids.size
         return cls(
             z=traits.z0.copy(),
+            d=traits.d0.copy(),
             bad=np.zeros(n),
             alive=np.ones(n, dtype=bool),
             death=np.full(n, _NEVER, dtype=np.int64),
@@ -852,6 +1047,7 @@ class _State:
             offer_callback=np.zeros(n, dtype=bool),
             coupon_month=np.full(n, -1, dtype=np.int64),
             free_month=np.full(n, -1, dtype=np.int64),
+            withdrawal_month=np.full(n, -100, dtype=np.int64),
         )
 
 
@@ -873,7 +1069,9 @@ class _Month:
     dies: np.ndarray  # bool: churns this month, at ``hi``
     z: np.ndarray
     bad: np.ndarray
+    satisfaction: np.ndarray
     logit_hazard: np.ndarray
+    bill: np.ndarray  # the plan's billing (and annual renewal) time in this month
 
     @property
     def span(self) -> np.ndarray:
@@ -925,7 +1123,7 @@ def _simulate_block(
         if month is None:
             continue
         _orders(rng, traits, state, month, events["transactions"])
-        _fees(traits, state, month, grid, events["transactions"])
+        _fees(traits, state, month, events["transactions"])
         harm = _tickets(rng, traits, month, grid, events["support_tickets"])
         _surveys(rng, month, events["surveys"])
         state.offer_left[month.idx] = np.maximum(state.offer_left[month.idx] - 1, 0)
@@ -934,6 +1132,9 @@ def _simulate_block(
         # the state moves on to the next month
         state.bad[month.idx] = _M.bad_decay * month.bad + harm
         state.z[month.idx] = _M.z_rho * month.z + _M.z_sigma * rng.standard_normal(month.idx.size)
+        state.d[month.idx] = _M.sat_rho * state.d[month.idx] + _M.sat_sd * math.sqrt(
+            1 - _M.sat_rho**2
+        ) * rng.standard_normal(month.idx.size)
         dead = month.idx[month.dies]
         state.alive[dead] = False
         state.death[dead] = month.hi[month.dies]
@@ -943,7 +1144,12 @@ def _simulate_block(
 def _hazard_and_deaths(
     rng: np.random.Generator, traits: _Traits, state: _State, grid: _Grid, k: int
 ) -> _Month | None:
-    """Monthly hazard of the customers present in month ``k``, and who churns when."""
+    """Monthly hazard of the customers present in month ``k``, and who churns when.
+
+    Annual subscribers can only leave at a renewal (their billing day in the months
+    12, 24, ... after signup), with the chance of ``renewal_months`` months of their
+    current hazard; everyone else may leave at any time in the month.
+    """
     a, b, length = grid.bounds[k], grid.bounds[k + 1], grid.nominal[k]
     idx = np.flatnonzero(state.alive & (traits.signup < b))
     if idx.size == 0:
@@ -952,24 +1158,41 @@ def _hazard_and_deaths(
     lo = np.maximum(traits.signup[idx], a)
     tenure = (lo - traits.signup[idx]) / _MONTH
     z, bad = state.z[idx], state.bad[idx]
+    satisfaction = traits.sat_mean[idx] + state.d[idx] + _M.sat_engagement * z - _M.sat_bad * bad
     gain = np.where(
         state.offer_left[idx] > 0,
         state.offer_gain[idx] * np.where(state.offer_callback[idx], np.minimum(bad, 1.0), 1.0),
         0.0,
     )
+    since_discount = k - state.withdrawal_month[idx]
+    withdrawal = (since_discount >= 0) & (since_discount < _M.withdrawal_months)
+    usage = traits.lam[idx] * np.exp(z) * _MONTH_DAYS  # orders a month
     logit_hazard = (
         traits.base_logit[idx]
-        - _M.engagement_effect * z
-        + traits.bad_effect[idx] * bad
+        + _drift(z)
+        + _support(bad, traits.bad_threshold[idx], traits.bad_effect[idx])
+        + _detractor(satisfaction)
+        + _plan_fit(traits.plan[idx], usage)
+        + _M.withdrawal_effect * (withdrawal & traits.price_sensitive[idx])
         + _M.new_customer_effect * np.exp(-tenure / _M.new_customer_months)
         + _M.loyalty_effect * np.minimum(tenure / _M.loyalty_months, 1.0)
         + _M.january_effect * (calendar_month == 1)
         - gain
     )
+    hazard = _expit(logit_hazard)
     # a partial month (signup month, window end) has a proportionally smaller hazard
     exposure = (b - lo) / length
-    dies = rng.random(idx.size) < 1.0 - (1.0 - _expit(logit_hazard)) ** exposure
-    t_death = _uniform_times(rng, lo, b - lo)
+    bill = a + np.minimum(traits.signup[idx] - grid.bounds[traits.signup_month[idx]], length - 1)
+    months_in = k - traits.signup_month[idx]
+    annual = traits.annual[idx]
+    renewal = annual & (months_in > 0) & (months_in % 12 == 0) & (bill < b)
+    p_leave = np.where(
+        annual,
+        np.where(renewal, 1.0 - (1.0 - hazard) ** _M.renewal_months, 0.0),
+        1.0 - (1.0 - hazard) ** exposure,
+    )
+    dies = rng.random(idx.size) < p_leave
+    t_death = np.where(annual, bill, _uniform_times(rng, lo, b - lo))
     return _Month(
         k=k,
         calendar_month=calendar_month,
@@ -981,7 +1204,9 @@ def _hazard_and_deaths(
         dies=dies,
         z=z,
         bad=bad,
+        satisfaction=satisfaction,
         logit_hazard=logit_hazard,
+        bill=bill,
     )
 
 
@@ -1044,21 +1269,26 @@ def _orders(
     )
 
 
-def _fees(traits: _Traits, state: _State, month: _Month, grid: _Grid, out: _Events) -> None:
-    """Plan fees of subscribers, billed on their signup day of the month while active."""
-    idx = month.idx
-    length = grid.nominal[month.k]
-    offset = traits.signup[idx] - grid.bounds[traits.signup_month[idx]]
-    bill = month.start + np.minimum(offset, length - 1)
-    billed = traits.is_sub[idx] & (bill >= month.lo) & (bill < month.hi)
+def _fees(traits: _Traits, state: _State, month: _Month, out: _Events) -> None:
+    """Plan fees billed on the signup day of the month while active.
+
+    Monthly subscribers pay the plan price every month; annual subscribers pay
+    ``annual_price_months`` times it at signup and at every renewal. A free month waives
+    one monthly price of a bill falling in it.
+    """
+    idx, bill = month.idx, month.bill
+    months_in = month.k - traits.signup_month[idx]
+    due = ~traits.annual[idx] | (months_in % 12 == 0)
+    billed = traits.is_sub[idx] & due & (bill >= month.lo) & (bill < month.hi)
     cust = idx[billed]
     free = state.free_month[cust] == month.k
     price = traits.fee[cust]
+    amount = np.where(traits.annual[cust], price * _M.annual_price_months, price)
     n = cust.size
     out.add(
         customer_id=cust,
         t=bill[billed],
-        amount=np.where(free, 0.0, price),
+        amount=np.round(np.where(free, amount - price, amount), 2),
         quantity=np.ones(n, dtype=np.int64),
         category=np.full(n, CATEGORIES.index("subscription_fee")),
         discount=np.where(free, price, 0.0),
@@ -1111,27 +1341,23 @@ def _tickets(
         escalated=escalated,
         csat=np.where(rated, np.clip(np.round(satisfaction), 1, 5).astype(np.int64), -1),
     )
-    harm = 0.15 + 0.8 * (hours > _M.slow_hours) + 1.0 * escalated + 0.7 * (satisfaction < 2.5)
+    bad = (hours > _M.slow_hours) | escalated | (satisfaction < 2.5)
+    harm = _M.ticket_harm + _M.bad_ticket_harm * bad
     return np.bincount(who, weights=harm, minlength=idx.size)
 
 
 def _surveys(rng: np.random.Generator, month: _Month, out: _Events) -> None:
-    """Survey answers: NPS, CSAT and CES as noisy reads of a latent satisfaction."""
+    """Survey answers: NPS, CSAT and CES as noisy reads of the latent satisfaction."""
     share = np.minimum(month.days / _MONTH_DAYS, 1.0)
     who = np.flatnonzero(rng.random(month.idx.size) < _M.survey_p * share)
     n = who.size
     t = _uniform_times(rng, month.lo[who], month.span[who])
     bad = month.bad[who]
-    satisfaction = (
-        -0.9 * (month.logit_hazard[who] - _logit(0.06))
-        - 0.35 * bad
-        + 0.25 * month.z[who]
-        + 0.9 * rng.standard_normal(n)
-    )
-    nps = np.clip(np.round(7.8 + 1.6 * satisfaction), 0, 10)
-    csat = np.clip(np.round(4.0 + 0.6 * (satisfaction + 0.6 * rng.standard_normal(n))), 1, 5)
+    satisfaction = month.satisfaction[who]
+    nps = np.clip(np.round(7.4 + 2.0 * (satisfaction + 0.3 * rng.standard_normal(n))), 0, 10)
+    csat = np.clip(np.round(4.0 + 0.7 * (satisfaction + 0.6 * rng.standard_normal(n))), 1, 5)
     ces = np.clip(
-        np.round(2.8 - 0.7 * satisfaction + 0.5 * bad + 0.8 * rng.standard_normal(n)), 1, 7
+        np.round(2.8 - 0.8 * satisfaction + 0.3 * bad + 0.8 * rng.standard_normal(n)), 1, 7
     )
     missing = rng.random((n, 3)) < np.array([_M.nps_missing_p, _M.csat_missing_p, _M.ces_missing_p])
     missing[:, 0] &= ~(missing[:, 1] & missing[:, 2])  # every answer has a score
@@ -1191,6 +1417,8 @@ def _offers(
     state.offer_callback[took] = taken == OFFER_IDS.index("priority_callback")
     state.coupon_month[took[taken == OFFER_IDS.index("discount_coupon")]] = k + 1
     state.free_month[took[taken == OFFER_IDS.index("free_month")]] = k + 1
+    price_offer = np.isin(taken, [OFFER_IDS.index(o) for o in ("discount_coupon", "free_month")])
+    state.withdrawal_month[took[price_offer]] = k + 1 + _M.offer_months
 
 
 def _choose_offers(
@@ -1240,6 +1468,7 @@ def _assemble(
             "base_monthly_hazard": _expit(traits.base_logit),
             "churned_at": np.where(churned, death, _NO_TIME),
             "is_subscription": is_sub,
+            "annual_billing": traits.annual,
             **{f"uplift_{o}": traits.uplift[:, j] for j, o in enumerate(OFFER_IDS)},
             "shift_strength": traits.strength,
         },

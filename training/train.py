@@ -332,7 +332,7 @@ def _train_ltv(tables, plan, train_set, val_set, *, config) -> ModelOutcome:
     for variant, candidate in candidates.items():
         name = f"{LIGHTGBM}_{variant}"
         _child(
-            f"ltv-{LIGHTGBM}-{variant}",
+            f"ltv-{LIGHTGBM}-{variant.replace('_', '-')}",
             metrics.loc[name].to_dict(),
             {"variant": variant, "kept": variant == best},
             {

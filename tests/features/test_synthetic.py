@@ -313,6 +313,97 @@ class TestSignal:
         assert by_tier["bronze"] < by_tier["silver"] < by_tier["gold"] < by_tier["platinum"]
 
 
+class TestChurnDrivers:
+    """The churn process is non-linear: renewals, thresholds, kinks and interactions."""
+
+    PRICES = {"basic": 9.99, "standard": 19.99, "premium": 34.99}
+
+    @staticmethod
+    def months_after_signup(frame: pd.DataFrame, column: str) -> pd.Series:
+        t, signup = frame[column], frame.signup_at
+        return (t.dt.year - signup.dt.year) * 12 + t.dt.month - signup.dt.month
+
+    def test_billing_terms(self, people, frames):
+        subs = people.is_subscription
+        assert not people.annual_billing[~subs].any()
+        assert 0.2 <= people.annual_billing[subs].mean() <= 0.45
+        fees = frames["transactions"].query("category == 'subscription_fee'")
+        fees = fees.join(
+            people.set_index("customer_id")[["annual_billing", "plan", "signup_at"]],
+            on="customer_id",
+        )
+        months = (fees.amount / fees.plan.map(self.PRICES)).round(2)
+        annual = fees.annual_billing
+        assert set(months[~annual]) <= {0.0, 1.0}  # monthly, or a free month
+        assert set(months[annual]) <= {9.0, 10.0}  # ten months up front, less a free one
+        assert months[annual].eq(10.0).mean() > 0.95
+        assert (self.months_after_signup(fees[annual], "ordered_at") % 12 == 0).all()
+        per_year = fees[annual].groupby(["customer_id", fees.ordered_at.dt.year]).size()
+        assert per_year.max() == 1
+
+    def test_annual_subscribers_cancel_only_at_renewal(self, people):
+        annual = people[people.annual_billing & people.churned_at.notna()]
+        assert len(annual) > 100
+        months = self.months_after_signup(annual, "churned_at")
+        assert (months >= 12).all() and (months % 12 == 0).all()
+        renewal = [
+            s + pd.DateOffset(months=int(m)) for s, m in zip(annual.signup_at, months, strict=True)
+        ]
+        assert (abs(annual.churned_at - pd.Series(renewal, index=annual.index)) < DAY).all()
+        # monthly subscribers leave at any point of the year
+        monthly = people[
+            people.is_subscription & ~people.annual_billing & people.churned_at.notna()
+        ]
+        assert (self.months_after_signup(monthly, "churned_at") % 12).nunique() == 12
+
+    def test_new_customers_leave_early(self, people):
+        """L-shaped tenure: a high hazard in the first three months, far lower after a year."""
+        new = people[~people.annual_billing & (people.signup_at >= START)]
+        life = (new.churned_at.fillna(END) - new.signup_at) / (30.44 * DAY)
+        churned = new.churned_at.notna()
+        early = (churned & (life < 3)).sum() / np.minimum(life, 3).sum()
+        late = (churned & (life >= 12)).sum() / np.clip(life - 12, 0, None).sum()
+        assert early > 2.5 * late
+
+    def test_detractors_are_a_step_not_a_slope(self, frames, people):
+        """NPS 0-4 answerers are far riskier; among 7-10 the score barely matters."""
+        surveys = frames["surveys"].dropna(subset=["nps"]).sort_values("answered_at")
+        parts = []
+        for cutoff in TestSignal.CUTOFFS:
+            alive = people[(people.signup_at < cutoff) & ~(people.churned_at < cutoff)]
+            recent = surveys[surveys.answered_at.between(cutoff - 180 * DAY, cutoff, "left")]
+            nps = alive.customer_id.map(recent.groupby("customer_id").nps.last())
+            churns = alive.churned_at < cutoff + 90 * DAY
+            parts.append(pd.DataFrame({"nps": nps, "churns": churns}).dropna())
+        answers = pd.concat(parts)
+        band = pd.cut(answers.nps, [-1, 4, 6, 8, 10], labels=["0-4", "5-6", "7-8", "9-10"])
+        rate = answers.groupby(band, observed=True).churns.mean()
+        assert answers.nps.le(4).sum() > 100
+        assert rate["0-4"] > 1.6 * rate["9-10"]
+        assert rate["0-4"] > rate["5-6"] > rate["9-10"]
+        assert abs(rate["7-8"] - rate["9-10"]) < 0.4 * (rate["0-4"] - rate["9-10"])
+
+    def test_hazard_terms_have_thresholds_and_interactions(self):
+        m = synthetic._M
+        bad = np.array([0.0, 0.15, 1.0, 1.85])  # nothing, a fine ticket, one bad, two bad
+        ordinary = synthetic._support(bad, np.full(4, m.bad_threshold), np.ones(4))
+        tolerant = synthetic._support(bad, np.full(4, m.bad_threshold_high_tier), np.ones(4))
+        assert ordinary[:2].max() < 0.1 and ordinary[2:].min() > 0.8
+        assert tolerant[:3].max() < 0.1 and tolerant[3] > 0.8
+        drift = synthetic._drift(np.array([-1.5, -0.5, 0.5, 1.5]))
+        # falling below the own rhythm hurts, rising above it barely helps
+        assert (drift[0] - drift[1]) > 3 * (drift[2] - drift[3]) > 0
+        detractor = synthetic._detractor(np.array([-2.5, -1.8, -0.5, 0.0, 1.5]))
+        assert detractor[:2].min() > 0.8 * m.detractor_effect
+        assert detractor[2:].max() < 0.05 * m.detractor_effect
+        # premium with hardly any orders is a bad fit, premium in use or basic are not
+        plan = np.array([2, 2, 0, 0, -1])
+        usage = np.array([0.05, 1.0, 0.05, 1.0, 0.0])
+        fit = synthetic._plan_fit(plan, usage)
+        assert fit[0] > 0.8 * m.plan_fit_effect
+        assert fit[1:].max() < 0.25 * m.plan_fit_effect and fit[4] == 0
+
+
 class TestPopulationShift:
     def test_zero_shift_is_the_default_data(self, tmp_path):
         generate(tmp_path / "default", customers=600, seed=1)
