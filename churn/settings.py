@@ -60,6 +60,9 @@ class ServingSettings(BaseModel):
     offers_file: Path = Field(
         Path("offers.toml"), description="Retention offer catalog (with risk and value bands)."
     )
+    reload_seconds: float = Field(
+        30.0, gt=0, description="Seconds between checks for a new champion or snapshot."
+    )
 
 
 class Settings(BaseSettings):
@@ -72,7 +75,7 @@ class Settings(BaseSettings):
     training: TrainingSettings = TrainingSettings()
     serving: ServingSettings = ServingSettings()
     tracking_uri: str | None = Field(
-        None, description="MLflow tracking URI; MLFLOW_TRACKING_URI wins, else ./mlruns."
+        None, description="MLflow tracking URI; MLFLOW_TRACKING_URI wins, else mlruns/mlflow.db."
     )
 
     @classmethod
@@ -86,14 +89,6 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment overrides the file; the file is passed as init values.
         return env_settings, init_settings
-
-    def resolved_tracking_uri(self) -> str:
-        """``MLFLOW_TRACKING_URI`` if set, else ``tracking_uri``, else the local ``mlruns/``."""
-        return (
-            os.environ.get("MLFLOW_TRACKING_URI")
-            or self.tracking_uri
-            or Path("mlruns").resolve().as_uri()
-        )
 
 
 def load_settings(path: str | Path | None = None) -> Settings:

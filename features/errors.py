@@ -87,3 +87,22 @@ class IncompleteHorizonError(ChurnError):
 
 class ModelRegistryError(ChurnError):
     """A registered model, version or alias could not be found or used."""
+
+
+class EmptyBaseError(ChurnError):
+    """There is no active customer to score as of a cutoff."""
+
+    def __init__(self, as_of: str, known: int, rule: str):
+        self.as_of, self.known, self.rule = as_of, known, rule
+        super().__init__(
+            f"No active customer to score as of {as_of}: none of the {known:,} customers "
+            f"known then is active ({rule}). Choose another --as-of or check the data."
+        )
+
+
+class OutputError(ChurnError):
+    """An output file or folder cannot be written."""
+
+    def __init__(self, path: str, reason: str):
+        self.path, self.reason = path, reason
+        super().__init__(f"Cannot write {path}: {reason}. Nothing was written.")

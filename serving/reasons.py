@@ -79,7 +79,11 @@ def _window(pattern: str) -> Callable[[str], Callable[[Row], str]]:
 
 
 def _simple(pattern: str, name: str) -> Callable[[Row], str]:
-    return lambda row: pattern.format(v=_num(row, name))
+    def words(row: Row) -> str:
+        value = _num(row, name)
+        return f"{name.replace('_', ' ')} unknown" if math.isnan(value) else pattern.format(v=value)
+
+    return words
 
 
 def _category(label: str, name: str) -> Callable[[Row], str]:

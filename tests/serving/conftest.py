@@ -1,0 +1,70 @@
+"""Fixtures of the batch scoring tests: generated data and promoted models, made once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.load import Tables, load_tables
+from features.synthetic import generate
+
+REPO = Path(__file__).resolve().parents[2]
+OFFERS_FILE = REPO / "offers.toml"
+AS_OF = pd.Timestamp("2025-12-31", tz="UTC")  # the generated data's end: the scoring day
+
+
+@dataclass(frozen=True)
+class BatchEnv:
+    """A generated data set with champion models trained on it, in a private MLflow store."""
+
+    root: Path
+    data: Path
+    tables: Tables
+    tracking_uri: str
+    models: object  # serving.scoring.ScoringModels
+    as_of: pd.Timestamp = AS_OF
+
+    def config(self, folder: Path) -> Path:
+        """A ``churn.toml`` for CLI runs: this data, this store, the repo's offer catalog."""
+        path = folder / "churn.toml"
+        path.write_text(
+            f'tracking_uri = "{self.tracking_uri}"\n[data]\ndir = "{self.data}"\n'
+            f'[serving]\noffers_file = "{OFFERS_FILE}"\n',
+            encoding="utf-8",
+        )
+        return path
+
+
+@pytest.fixture(scope="session")
+def batch_env(tmp_path_factory) -> BatchEnv:
+    """3000 generated customers; churn and LTV models trained, registered and champions.
+
+    The promotion gate may keep a tiny data set's model from becoming champion (it must
+    beat its baselines); the alias is then set directly so every test has champions.
+    """
+    from mlflow import MlflowClient
+
+    from serving.scoring import ScoringModels
+    from training.promotion import promote
+    from training.registry import CHAMPION, CHURN_MODEL, LTV_MODEL, alias_version
+    from training.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("batch")
+    data = root / "data"
+    generate(data, customers=3000, seed=21, file_format="parquet")
+    tables = load_tables(data)
+    uri = f"sqlite:///{root}/mlflow.db"
+    result = train(tables, config=TrainConfig(train_cutoffs=2), tracking_uri=uri)
+    promote(
+        {CHURN_MODEL: result.churn.validation, LTV_MODEL: result.ltv.validation},
+        tracking_uri=uri,
+    )
+    client = MlflowClient()
+    for outcome in (result.churn, result.ltv):
+        if alias_version(outcome.name, CHAMPION, client=client) is None:
+            client.set_registered_model_alias(outcome.name, CHAMPION, outcome.version)
+    models = ScoringModels.load(tracking_uri=uri, offers_file=OFFERS_FILE)
+    return BatchEnv(root=root, data=data, tables=tables, tracking_uri=uri, models=models)
