@@ -292,10 +292,17 @@ def models(config: ConfigOpt = None) -> None:
     settings = _settings(config)
     versions = list_versions(tracking_uri=settings.tracking_uri)
     table = Table(title=f"Registered models in {_tracking(settings)}")
-    for column in versions.columns:
-        table.add_column(column)
+    for column in ("model", "version", "aliases", "validated on", "gate metric", "run"):
+        table.add_column(column, overflow="fold")
     for row in versions.itertuples(index=False):
-        table.add_row(*(str(v) for v in row))
+        table.add_row(
+            row.model,
+            str(row.version),
+            row.aliases or "-",
+            row.validation_cutoff,
+            f"{row.metric} {row.value}",
+            row.run_id[:8],
+        )
     console.print(table)
 
 

@@ -110,8 +110,11 @@ def load_settings(path: str | Path | None = None) -> Settings:
     elif explicit:
         raise ConfigError("settings file", str(path), "an existing TOML file")
     try:
-        return Settings(**values)
+        settings = Settings(**values)
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"setting {where} in {path}", first.get("input"), first["msg"]) from e
+    if uri := os.environ.get("MLFLOW_TRACKING_URI"):
+        settings.tracking_uri = uri  # MLflow's own variable wins over the file
+    return settings

@@ -132,12 +132,18 @@ def list_versions(*, tracking_uri: str | None = None) -> pd.DataFrame:
     client = MlflowClient()
     rows = []
     for name in (CHURN_MODEL, LTV_MODEL):
+        try:
+            by_version: dict[str, list[str]] = {}
+            for alias, version in client.get_registered_model(name).aliases.items():
+                by_version.setdefault(str(version), []).append(alias)
+        except MlflowException:
+            continue
         for mv in client.search_model_versions(f"name='{name}'"):
             rows.append(
                 {
                     "model": name,
                     "version": int(mv.version),
-                    "aliases": ",".join(sorted(mv.aliases)),
+                    "aliases": ",".join(sorted(by_version.get(str(mv.version), []))),
                     "created": pd.Timestamp(mv.creation_timestamp, unit="ms", tz="UTC").strftime(
                         "%Y-%m-%d %H:%M"
                     ),

@@ -1,7 +1,7 @@
 """Where MLflow runs go, and the provenance every run records.
 
-The tracking location is ``MLFLOW_TRACKING_URI`` when set (a real ``mlflow server``
-works), else the one given in the settings, else a local SQLite store
+The tracking location is the one given (the CLI gives ``MLFLOW_TRACKING_URI`` when set,
+else ``tracking_uri`` of the settings; a real ``mlflow server`` works), else a local SQLite store
 ``mlruns/mlflow.db`` with artifacts under ``mlruns/artifacts`` (MLflow 3 no longer
 accepts a bare file store).
 """
@@ -19,10 +19,14 @@ LOCAL_DIR = Path("mlruns")
 
 
 def resolve_uri(uri: str | None = None) -> str:
-    """``MLFLOW_TRACKING_URI`` > ``uri`` > ``sqlite:///<cwd>/mlruns/mlflow.db``."""
+    """``uri`` > ``MLFLOW_TRACKING_URI`` > ``sqlite:///<cwd>/mlruns/mlflow.db``.
+
+    An explicit argument wins so a library caller always gets the store it names; the
+    CLI passes the environment's URI first (see :func:`churn.settings.load_settings`).
+    """
     return (
-        os.environ.get("MLFLOW_TRACKING_URI")
-        or uri
+        uri
+        or os.environ.get("MLFLOW_TRACKING_URI")
         or f"sqlite:///{LOCAL_DIR.resolve() / 'mlflow.db'}"
     )
 

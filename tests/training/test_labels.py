@@ -56,7 +56,12 @@ class TestMakeLabels:
 
     def test_active_window_drops_customers_silent_for_longer(self, tables):
         # every order before the cutoff is 214 days old
-        assert make_labels(tables, cutoff=CUTOFF, active_days=214)["customer_id"].tolist() == [1, 2, 3, 4]
+        assert make_labels(tables, cutoff=CUTOFF, active_days=214)["customer_id"].tolist() == [
+            1,
+            2,
+            3,
+            4,
+        ]
         assert make_labels(tables, cutoff=CUTOFF, active_days=213).empty
 
     def test_churn_on_boundary_days(self, tables):
