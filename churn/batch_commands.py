@@ -1,1 +1,205 @@
 """`churn score` and `churn campaign`: nightly batch scoring and budgeted campaigns."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from churn.cli import ConfigOpt, _load, _settings, app, console, err_console, progress_bar
+from features.errors import ChurnError, ConfigError
+
+
+class Engine(StrEnum):
+    """Where ``churn score`` runs."""
+
+    local = "local"
+    spark = "spark"
+
+
+def _cutoff(as_of: str):
+    from features.events import as_utc
+
+    try:
+        return as_utc(as_of)
+    except ValueError as e:
+        raise ChurnError(f"Invalid --as-of {as_of!r}: expected a date like 2025-06-30.") from e
+
+
+@app.command()
+def score(
+    as_of: Annotated[
+        str,
+        typer.Option("--as-of", help="Feature cutoff date (exclusive, UTC): the scoring day."),
+    ],
+    out: Annotated[
+        str,
+        typer.Option(
+            help="Scores to write, replaced atomically: a Parquet file (local engine) or a "
+            "folder of Parquet part files (spark; a path or URI on shared storage)."
+        ),
+    ],
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="Folder (or, for spark, URI) of the contract tables "
+            "(default: data.dir of the settings).",
+        ),
+    ] = None,
+    churn_version: Annotated[
+        str,
+        typer.Option("--churn-version", help="churn-classifier version number or alias."),
+    ] = "champion",
+    ltv_version: Annotated[
+        str, typer.Option("--ltv-version", help="ltv-regressor version number or alias.")
+    ] = "champion",
+    snapshot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Feature snapshot to score from (default: <data>/features/features_<as-of>"
+            ".parquet when it was built from the current data, else features are built)."
+        ),
+    ] = None,
+    engine: Annotated[
+        Engine, typer.Option(help="local: chunks in this process; spark: per partition on Spark.")
+    ] = Engine.local,
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Customer partitions (default: features.partitions of the settings); more "
+            "means less memory per partition.",
+        ),
+    ] = None,
+    reasons: Annotated[
+        int, typer.Option(min=0, max=10, help="Reasons in words per customer (0: none, faster).")
+    ] = 3,
+    config: ConfigOpt = None,
+) -> None:
+    """Score every active customer: risk, predicted LTV, reasons and the offer to make."""
+    from serving.batch import ScoreOptions, find_snapshot, score_base
+    from serving.scoring import ScoringModels
+
+    settings = _settings(config)
+    cutoff = _cutoff(as_of)
+    options = ScoreOptions(
+        windows=tuple(settings.features.windows),
+        sla_hours=settings.features.sla_hours,
+        reasons=reasons,
+    )
+    n = partitions or settings.features.partitions
+    with err_console.status("loading the models"):
+        models = ScoringModels.load(
+            tracking_uri=settings.tracking_uri,
+            churn_ref=churn_version,
+            ltv_ref=ltv_version,
+            offers_file=settings.serving.offers_file,
+        )
+    if engine is Engine.spark:
+        if snapshot is not None:
+            raise ConfigError(
+                "--snapshot",
+                str(snapshot),
+                "no snapshot with --engine spark (Spark builds "
+                "the features from the tables); use --engine local to score a snapshot",
+            )
+        from serving.spark import score_spark
+
+        with err_console.status(f"scoring on Spark ({n} partitions)"):
+            result = score_spark(
+                data or str(settings.data.dir),
+                models,
+                as_of=cutoff,
+                out=out,
+                partitions=n,
+                options=options,
+                column_map=settings.data.columns,
+            )
+    else:
+        data_dir = Path(data) if data else settings.data.dir
+        tables = _load(settings, data_dir)
+        snapshot = snapshot or find_snapshot(data_dir, cutoff, tables)
+        with progress_bar() as bar:
+            task = bar.add_task("scoring", total=n)
+            result = score_base(
+                tables,
+                models,
+                as_of=cutoff,
+                out=out,
+                snapshot=snapshot,
+                partitions=n,
+                options=options,
+                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    _print_scores(result, cutoff)
+
+
+def _print_scores(result, cutoff) -> None:
+    summary, meta = result.summary, result.meta
+    models = ", ".join(
+        f"{name} v{m['version']} (run {m['run_id'][:8]})" for name, m in meta["models"].items()
+    )
+    bands = " · ".join(f"{band} {n:,}" for band, n in summary.risk_bands.items())
+    offers = ", ".join(f"{offer} {n:,}" for offer, n in summary.offers.items()) or "none"
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("models", models)
+    grid.add_row("features", meta["features"])
+    grid.add_row("risk bands", bands)
+    grid.add_row("offers", f"{summary.offers_recommended:,} recommended: {offers}")
+    grid.add_row("expected value", f"{summary.expected_value:,.2f} (Σ p × uplift × LTV − cost)")
+    console.print(
+        f"Wrote {result.path}: {summary.rows:,} active customers scored as of {cutoff:%Y-%m-%d}."
+    )
+    console.print(grid)
+
+
+@app.command()
+def campaign(
+    scores: Annotated[Path, typer.Option(help="Scores written by `churn score`.")],
+    budget: Annotated[
+        float, typer.Option(min=0, help="Most the campaign may cost, currency units.")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Target list CSV to write (default: campaign.csv beside the scores)."),
+    ] = None,
+    offers: Annotated[
+        Path | None,
+        typer.Option(help="Offer catalog the scores were made with (default: the settings')."),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Choose whom to target with which offer to get the most expected value within a budget.
+
+    Greedy by expected value per unit cost, checked against greedy by value and the
+    single best offer (never below half the best possible total).
+    """
+    from serving.batch import campaign_scores, read_scores
+    from serving.campaign import select_campaign, write_targets_csv
+    from serving.offers import load_catalog
+
+    settings = _settings(config)
+    catalog = load_catalog(offers or settings.serving.offers_file)
+    frame, _ = read_scores(scores)
+    chosen = select_campaign(campaign_scores(frame, catalog), budget=budget)
+    path = write_targets_csv(chosen, out or scores.parent / "campaign.csv")
+    mix = chosen.targets["offer_id"].value_counts()
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("budget", f"{chosen.budget:,.2f}; cost {chosen.total_cost:,.2f}")
+    grid.add_row("offers", ", ".join(f"{k} {v:,}" for k, v in mix.items()) or "none")
+    grid.add_row("expected customers saved", f"{chosen.expected_customers_saved:,.1f}")
+    grid.add_row("expected revenue saved", f"{chosen.expected_revenue_saved:,.2f}")
+    grid.add_row("expected net value", f"{chosen.expected_net_value:,.2f} (after offer costs)")
+    console.print(
+        f"Wrote {path}: {chosen.customers_targeted:,} of {len(frame):,} customers targeted "
+        f"(selection: {chosen.strategy})."
+    )
+    console.print(grid)

@@ -1,0 +1,466 @@
+"""Benchmark of batch scoring: end-to-end rows/s against a bare ``Booster.predict``.
+
+``python -m benchmarks.score`` (``make bench-score``) generates synthetic data once per
+size (22 transactions per customer, cached under ``data/bench/<n>tx/`` as Parquet, the
+same cache as ``benchmarks.features``), trains the churn and LTV models once on a small
+generated set into a temporary MLflow store and promotes them, then, per size, in
+fresh processes:
+
+* **end-to-end, raw**: ``load_tables`` → features built per partition → ``score`` →
+  atomic Parquet write (:func:`serving.batch.score_base`), what ``churn score`` does;
+* **end-to-end, snapshot**: the same from an existing feature snapshot (the tables are
+  still read: they define who is active);
+* **end-to-end, no reasons**: raw tables with ``reasons=0`` (``churn score --reasons 0``),
+  which skips the LightGBM feature contributions;
+* **score() in memory**: :func:`serving.scoring.score` on the active customers'
+  feature rows, with 3 reasons and without (``reasons=0``);
+* **bare predict**: the churn model's ``lightgbm.Booster.predict`` on the same rows'
+  model matrix, already in memory: the reference of the ratio;
+* **Spark** (largest size): :func:`serving.spark.score_spark` in ``local[*]`` mode,
+  session start-up reported apart.
+
+Rows are the customers scored (active at ``as_of``, the data's end). Printed: seconds
+and peak RSS per measurement, rows/s, the ratio bare predict time / end-to-end time
+(= end-to-end rows/s ÷ bare rows/s; target ≥ 0.6), the same against the bare predict
+of both models, µs per customer across sizes (flat = linear growth) and the time per
+stage of the largest size, so it is plain where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import pickle
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.common import cpu_count, format_table, measure_isolated
+from benchmarks.features import ensure_data
+
+log = logging.getLogger(__name__)
+
+SIZES = (100_000, 300_000, 1_000_000)
+MODEL_CUSTOMERS = 5_000
+TRANSACTIONS_PER_CUSTOMER = 22
+PARTITIONS = 4
+RATIO_TARGET = 0.6
+
+
+# ----------------------------------------------------------------------------- set-up
+
+
+def data_for(customers: int) -> tuple[Path, dict]:
+    """The cached synthetic data set of ``customers`` customers and its record."""
+    return ensure_data(customers * TRANSACTIONS_PER_CUSTOMER)
+
+
+def score_day(record: dict) -> pd.Timestamp:
+    """The scoring day: the end of the generated history (UTC midnight)."""
+    return pd.Timestamp(record["end"]).normalize()
+
+
+def train_models(folder: Path) -> tuple[Path, float]:
+    """Train and promote both models on a small generated set; pickle ScoringModels.
+
+    Runs in a child process (MLflow state stays out of the parent). Returns the pickle
+    file and the training seconds.
+    """
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(_train_models, folder).result()
+
+
+def _train_models(folder: Path) -> tuple[Path, float]:
+    from mlflow import MlflowClient
+
+    from features.load import load_tables
+    from serving.scoring import ScoringModels
+    from training.promotion import promote
+    from training.registry import CHAMPION, CHURN_MODEL, LTV_MODEL, alias_version
+    from training.train import TrainConfig, train
+
+    data, _ = ensure_data(MODEL_CUSTOMERS * TRANSACTIONS_PER_CUSTOMER)
+    uri = f"sqlite:///{folder}/mlflow.db"
+    start = time.perf_counter()
+    result = train(load_tables(data), config=TrainConfig(train_cutoffs=2), tracking_uri=uri)
+    promote(
+        {CHURN_MODEL: result.churn.validation, LTV_MODEL: result.ltv.validation}, tracking_uri=uri
+    )
+    client = MlflowClient()
+    for outcome in (result.churn, result.ltv):  # a small set's model may not pass the gate
+        if alias_version(outcome.name, CHAMPION, client=client) is None:
+            client.set_registered_model_alias(outcome.name, CHAMPION, outcome.version)
+    seconds = time.perf_counter() - start
+    models = ScoringModels.load(tracking_uri=uri, offers_file=Path("offers.toml").resolve())
+    path = folder / "models.pkl"
+    path.write_bytes(pickle.dumps(models))
+    return path, seconds
+
+
+def ensure_snapshot(data_dir: Path, as_of: pd.Timestamp) -> Path:
+    """The feature snapshot of ``data_dir`` as of ``as_of``, built once (untimed)."""
+    from features.snapshot import read_meta, snapshot_path
+
+    path = snapshot_path(data_dir / "features", as_of)
+    if path.is_file() and pd.Timestamp(read_meta(path).as_of) == as_of:
+        return path
+    print(f"  building the feature snapshot {path} (untimed, once) ...", flush=True)
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(_make_snapshot, data_dir, as_of).result()
+
+
+def _make_snapshot(data_dir: Path, as_of: pd.Timestamp) -> Path:
+    from features.load import load_tables
+    from features.snapshot import make_snapshot
+
+    return make_snapshot(load_tables(data_dir), as_of=as_of, partitions=PARTITIONS)[0]
+
+
+# ----------------------------------------------------------------------------- timed calls
+# Each runs in a fresh spawned process (benchmarks.common.measure_isolated): module-level
+# functions and partials of them, so they pickle.
+
+
+def load_models(models_path: Path):
+    """Untimed set-up: the pickled ScoringModels (what the registry gives)."""
+    return pickle.loads(models_path.read_bytes())
+
+
+def end_to_end(
+    models, *, data_dir: Path, as_of, out: Path, snapshot: Path | None, reasons: int = 3
+) -> dict:
+    """Read the tables, score into ``out`` (from a snapshot when given); stage seconds."""
+    from features.load import load_tables
+    from serving.batch import ScoreOptions, score_base
+
+    start = time.perf_counter()
+    tables = load_tables(data_dir)
+    loaded = time.perf_counter() - start
+    result = score_base(
+        tables,
+        models,
+        as_of=as_of,
+        out=out,
+        snapshot=snapshot,
+        partitions=PARTITIONS,
+        options=ScoreOptions(reasons=reasons),
+    )
+    return {
+        "rows": result.summary.rows,
+        "known": result.meta["customers_known"],
+        "read": loaded,
+        **result.seconds,
+    }
+
+
+def active_rows(models_path: Path, *, data_dir: Path, snapshot: Path, as_of):
+    """Untimed set-up: models and the active customers' feature rows, in memory."""
+    from features.load import load_tables
+    from features.schema import CUSTOMER_ID
+    from features.snapshot import read_snapshot
+    from training.labels import active_customers
+
+    models = load_models(models_path)
+    frame, _ = read_snapshot(snapshot)
+    active = active_customers(load_tables(data_dir), as_of)[CUSTOMER_ID]
+    return models, frame.loc[frame[CUSTOMER_ID].isin(active)].reset_index(drop=True)
+
+
+def matrix(models_path: Path, **kwargs):
+    """Untimed set-up: the churn booster and its model matrix of the active rows."""
+    models, frame = active_rows(models_path, **kwargs)
+    model = models.churn.model
+    return model.booster_, model.spec_.matrix(frame)
+
+
+def bare_predict(state) -> dict:
+    """The reference: ``Booster.predict`` on an in-memory matrix."""
+    booster, X = state
+    booster.predict(X, num_iteration=booster.best_iteration)
+    return {"rows": len(X), "trees": booster.num_trees()}
+
+
+def both_matrices(models_path: Path, **kwargs):
+    """Untimed set-up: every booster of both models with its model matrix."""
+    models, frame = active_rows(models_path, **kwargs)
+    churn, ltv = models.churn.model, models.ltv.model
+    X_ltv = ltv.spec_.matrix(frame)
+    return [(churn.booster_, churn.spec_.matrix(frame))] + [
+        (booster, X_ltv) for booster in ltv.boosters_.values()
+    ]
+
+
+def bare_predict_both(state) -> dict:
+    """``Booster.predict`` of the churn and the LTV boosters on in-memory matrices."""
+    for booster, X in state:
+        booster.predict(X, num_iteration=booster.best_iteration or None)
+    return {"rows": len(state[0][1]), "trees": sum(b.num_trees() for b, _ in state)}
+
+
+def score_in_memory(state, *, reasons: int) -> dict:
+    """:func:`serving.scoring.score` on in-memory feature rows."""
+    from serving.scoring import score
+
+    models, frame = state
+    return {"rows": len(score(frame, models, reasons=reasons))}
+
+
+def spark_run(
+    models, *, data_dir: Path, as_of, out: Path, partitions: int, driver_memory: str
+) -> dict:
+    """Start a local[*] Spark session and score on it; session start-up apart."""
+    from serving.spark import score_spark, spark_session
+
+    start = time.perf_counter()
+    spark = spark_session(conf={"spark.ui.enabled": "false", "spark.driver.memory": driver_memory})
+    spark.sparkContext.setLogLevel("ERROR")
+    session = time.perf_counter() - start
+    try:
+        result = score_spark(
+            data_dir, models, as_of=as_of, out=out, partitions=partitions, spark=spark
+        )
+    finally:
+        spark.stop()
+    return {
+        "rows": result.summary.rows,
+        "session": session,
+        "job": time.perf_counter() - start - session,
+    }
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def _timed(label: str, task, *, setup) -> tuple[float, dict, float]:
+    """One fresh-process run: (seconds, the task's dict, peak RSS MiB); printed."""
+    run = measure_isolated(task, setup=setup, keep_result=True)
+    print(
+        f"  {label:<28} {run.seconds:8.2f} s  peak RSS {run.peak_rss_mib:8,.0f} MiB  "
+        f"{ {k: round(v, 2) if isinstance(v, float) else v for k, v in run.result.items()} }",
+        flush=True,
+    )
+    return run.seconds, run.result, run.peak_rss_mib
+
+
+def bench_size(
+    customers: int,
+    *,
+    models_path: Path,
+    work: Path,
+    spark: bool,
+    spark_partitions: int,
+    driver_memory: str,
+) -> dict:
+    """All measurements of one size; the row of the report table."""
+    data_dir, record = data_for(customers)
+    as_of = score_day(record)
+    snapshot = ensure_snapshot(data_dir, as_of)
+    print(
+        f"\n== {record['customers']:,} customers, {record['rows']['transactions']:,} "
+        f"transactions, as_of {as_of:%Y-%m-%d} ==",
+        flush=True,
+    )
+    setup = functools.partial(load_models, models_path)
+    common = {"data_dir": data_dir, "as_of": as_of}
+    raw_s, raw, raw_peak = _timed(
+        "end-to-end, raw tables",
+        functools.partial(end_to_end, **common, out=work / "raw.parquet", snapshot=None),
+        setup=setup,
+    )
+    snap_s, _, _ = _timed(
+        "end-to-end, snapshot",
+        functools.partial(end_to_end, **common, out=work / "snap.parquet", snapshot=snapshot),
+        setup=setup,
+    )
+    raw0_s, _, _ = _timed(
+        "end-to-end, raw, no reasons",
+        functools.partial(
+            end_to_end, **common, out=work / "raw0.parquet", snapshot=None, reasons=0
+        ),
+        setup=setup,
+    )
+    rows_setup = functools.partial(active_rows, models_path, **common, snapshot=snapshot)
+    score3_s, _, _ = _timed(
+        "score(), 3 reasons", functools.partial(score_in_memory, reasons=3), setup=rows_setup
+    )
+    score0_s, _, _ = _timed(
+        "score(), no reasons", functools.partial(score_in_memory, reasons=0), setup=rows_setup
+    )
+    bare_s, bare, _ = _timed(
+        "bare Booster.predict",
+        bare_predict,
+        setup=functools.partial(matrix, models_path, **common, snapshot=snapshot),
+    )
+    both_s, both, _ = _timed(
+        "bare predict, both models",
+        bare_predict_both,
+        setup=functools.partial(both_matrices, models_path, **common, snapshot=snapshot),
+    )
+    return {
+        "customers": record["customers"],
+        "scored": raw["rows"],
+        "raw": raw_s,
+        "snapshot": snap_s,
+        "raw0": raw0_s,
+        "score3": score3_s,
+        "score0": score0_s,
+        "bare": bare_s,
+        "both": both_s,
+        "peak": raw_peak,
+        "stages": raw,
+        "trees": bare["trees"],
+        "trees_both": both["trees"],
+        **(_spark(common, setup, work, spark_partitions, driver_memory) if spark else {}),
+    }
+
+
+def _spark(common: dict, setup, work: Path, partitions: int, driver_memory: str) -> dict:
+    _, result, _ = _timed(
+        "Spark local[*]",
+        functools.partial(
+            spark_run,
+            **common,
+            out=work / "spark",
+            partitions=partitions,
+            driver_memory=driver_memory,
+        ),
+        setup=setup,
+    )
+    return {"spark_job": result["job"], "spark_session": result["session"]}
+
+
+def report(rows: list[dict]) -> None:
+    """Print the tables and the verdict."""
+    largest = rows[-1]
+    print(
+        f"\nbatch scoring, one fresh process per measurement; {cpu_count()} CPU(s); "
+        f"{PARTITIONS} partitions; churn booster {largest['trees']} trees, both models "
+        f"{largest['trees_both']} trees. Rows = customers scored (active at as_of); seconds."
+    )
+    print(
+        format_table(
+            [
+                {
+                    "customers": r["customers"],
+                    "scored": r["scored"],
+                    "end-to-end raw": r["raw"],
+                    "end-to-end snapshot": r["snapshot"],
+                    "score()": r["score3"],
+                    "score() no reasons": r["score0"],
+                    "bare predict": r["bare"],
+                    "bare both models": r["both"],
+                    "peak MiB": r["peak"],
+                }
+                for r in rows
+            ]
+        )
+    )
+    print()
+    print(
+        format_table(
+            [
+                {
+                    "customers": r["customers"],
+                    "end-to-end rows/s": round(r["scored"] / r["raw"]),
+                    "bare rows/s": round(r["scored"] / r["bare"]),
+                    "ratio raw": f"{r['bare'] / r['raw']:.3f}",
+                    "ratio snapshot": f"{r['bare'] / r['snapshot']:.3f}",
+                    "ratio no reasons": f"{r['bare'] / r['raw0']:.3f}",
+                    "ratio vs both models": f"{r['both'] / r['raw']:.3f}",
+                    "µs/customer": r["raw"] / r["customers"] * 1e6,
+                }
+                for r in rows
+            ],
+            floatfmt=".0f",
+        )
+    )
+    stages = largest["stages"]
+    print(
+        f"\nwhere the time goes at {largest['customers']:,} customers (raw tables): "
+        + ", ".join(f"{k} {stages[k]:.1f} s" for k in ("read", "features", "score", "write"))
+        + f"; score() is {largest['score3'] - largest['score0']:.1f} s reasons "
+        f"(LightGBM contributions + words) and {largest['both']:.1f} s bare predict of both "
+        "models"
+    )
+    ratio = largest["bare"] / largest["raw"]
+    print(
+        f"end-to-end / bare churn predict: {ratio:.3f}x (target ≥ {RATIO_TARGET:g}x: "
+        f"{'met' if ratio >= RATIO_TARGET else 'NOT met'})"
+    )
+    if "spark_job" in largest:
+        print(
+            f"Spark local[*]: {largest['spark_job']:.1f} s job + "
+            f"{largest['spark_session']:.1f} s session start, vs local engine "
+            f"{largest['raw']:.1f} s (same data, same run)"
+        )
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.score",
+        description="Time batch scoring end to end against a bare Booster.predict.",
+    )
+    parser.add_argument(
+        "--sizes",
+        default=",".join(map(str, SIZES)),
+        help="customers per data set, comma-separated (default: %(default)s)",
+    )
+    parser.add_argument("--no-spark", action="store_true", help="skip the Spark engine")
+    parser.add_argument(
+        "--spark-partitions",
+        type=int,
+        default=16,
+        help="customer groups of the Spark run (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--spark-driver-memory",
+        default="8g",
+        help="driver (= executor in local mode) memory (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        args.sizes = sorted({int(s) for s in args.sizes.split(",")})
+    except ValueError:
+        parser.error(f"--sizes must be whole numbers separated by commas, got {args.sizes!r}")
+    if not args.sizes or min(args.sizes) < 1:
+        parser.error("--sizes must be positive")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print the report; exit status 0."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with tempfile.TemporaryDirectory(prefix="bench-score-") as tmp:
+        work = Path(tmp)
+        print(
+            f"training the models on {MODEL_CUSTOMERS:,} generated customers "
+            "(temporary MLflow store) ...",
+            flush=True,
+        )
+        models_path, train_s = train_models(work)
+        print(f"  trained and promoted in {train_s:.0f} s", flush=True)
+        rows = [
+            bench_size(
+                n,
+                models_path=models_path,
+                work=work,
+                spark=not args.no_spark and n == args.sizes[-1],
+                spark_partitions=args.spark_partitions,
+                driver_memory=args.spark_driver_memory,
+            )
+            for n in args.sizes
+        ]
+    report(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
