@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import pytest
 
@@ -22,3 +24,51 @@ def make_tables(**frames: list[dict] | pd.DataFrame) -> Tables:
 @pytest.fixture
 def as_of() -> pd.Timestamp:
     return AS_OF
+
+
+MLFLOW_ENV = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "MLFLOW_EXPERIMENT_ID",
+    "MLFLOW_EXPERIMENT_NAME",
+)
+KPI_SECTIONS = [
+    "kpi-retention",
+    "kpi-repeat",
+    "kpi-nps",
+    "kpi-satisfaction",
+    "kpi-spend",
+    "kpi-ltv",
+    "kpi-support",
+]
+ALL_SECTIONS = ["overview", *KPI_SECTIONS, "rfm", "scores", "models", "monitoring"]
+
+
+@pytest.fixture(scope="module")
+def isolated_mlflow():
+    """Leave MLflow's process state as this module found it.
+
+    ``mlflow.set_tracking_uri`` and ``set_registry_uri`` export MLFLOW_TRACKING_URI and
+    MLFLOW_REGISTRY_URI; a module that points MLflow at its own store uses this so later
+    modules that rely on the default store are not captured by it.
+    """
+    import mlflow.tracking._model_registry.utils as registry_state
+    import mlflow.tracking._tracking_service.utils as tracking_state
+    import mlflow.tracking.fluent as fluent_state
+
+    env = {k: os.environ.pop(k, None) for k in MLFLOW_ENV}
+    state = (
+        tracking_state._tracking_uri,
+        registry_state._registry_uri,
+        fluent_state._active_experiment_id,
+    )
+    yield
+    (
+        tracking_state._tracking_uri,
+        registry_state._registry_uri,
+        fluent_state._active_experiment_id,
+    ) = state
+    for key, value in env.items():
+        os.environ.pop(key, None)
+        if value is not None:
+            os.environ[key] = value

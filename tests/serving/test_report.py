@@ -34,12 +34,6 @@ from training.registry import CHAMPION, CHURN_MODEL, LTV_MODEL
 from training.tracking import configure
 
 ENV = "MLFLOW_TRACKING_URI"
-MLFLOW_ENV = (
-    "MLFLOW_TRACKING_URI",
-    "MLFLOW_REGISTRY_URI",
-    "MLFLOW_EXPERIMENT_ID",
-    "MLFLOW_EXPERIMENT_NAME",
-)
 KPI_SECTIONS = [
     "kpi-retention",
     "kpi-repeat",
@@ -50,36 +44,7 @@ KPI_SECTIONS = [
     "kpi-support",
 ]
 ALL_SECTIONS = ["overview", *KPI_SECTIONS, "rfm", "scores", "models", "monitoring"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def isolated_mlflow():
-    """Leave MLflow's process state as this module found it.
-
-    ``mlflow.set_tracking_uri`` and ``set_registry_uri`` export MLFLOW_TRACKING_URI and
-    MLFLOW_REGISTRY_URI, and ``training.tracking.resolve_uri`` lets MLFLOW_TRACKING_URI
-    beat an explicit URI: a store set here would otherwise capture later modules' runs.
-    """
-    import mlflow.tracking._model_registry.utils as registry_state
-    import mlflow.tracking._tracking_service.utils as tracking_state
-    import mlflow.tracking.fluent as fluent_state
-
-    env = {k: os.environ.pop(k, None) for k in MLFLOW_ENV}
-    state = (
-        tracking_state._tracking_uri,
-        registry_state._registry_uri,
-        fluent_state._active_experiment_id,
-    )
-    yield
-    (
-        tracking_state._tracking_uri,
-        registry_state._registry_uri,
-        fluent_state._active_experiment_id,
-    ) = state
-    for key, value in env.items():
-        os.environ.pop(key, None)
-        if value is not None:
-            os.environ[key] = value
+pytestmark = pytest.mark.usefixtures("isolated_mlflow")
 
 
 @pytest.fixture(autouse=True)
