@@ -268,7 +268,8 @@ class BTYDModel:
         bought = rfm["T"].to_numpy() > 0
         if not bought.any():
             raise ConfigError(
-                "cutoff", f"{cutoff:%Y-%m-%d %H:%M}",
+                "cutoff",
+                f"{cutoff:%Y-%m-%d %H:%M}",
                 f"a time after the first order of at least one of the {len(rfm)} customers",
             )
         clv, prior = _pymc_marketing()
@@ -279,8 +280,11 @@ class BTYDModel:
         params = {**bg_params, **gg_params}
         log.info(
             "BTYD at %s on %d customers (%d with orders): %s, order value from %s",
-            f"{cutoff:%Y-%m-%d}", len(rfm), int(bought.sum()),
-            ", ".join(f"{k}={params[k]:.4g}" for k in PARAM_NAMES), spend_model,
+            f"{cutoff:%Y-%m-%d}",
+            len(rfm),
+            int(bought.sum()),
+            ", ".join(f"{k}={params[k]:.4g}" for k in PARAM_NAMES),
+            spend_model,
         )
         return cls(
             cutoff_=cutoff,
@@ -382,12 +386,14 @@ def _fit_bgnbd(
     clv: ModuleType, prior: type, rfm: pd.DataFrame, *, seed: int
 ) -> tuple[Any, dict[str, float]]:
     """The fitted pymc-marketing ``BetaGeoModel`` (time in weeks) and ``r, alpha, a, b``."""
-    data = pd.DataFrame({
-        "customer_id": np.arange(len(rfm)),
-        "frequency": rfm["frequency"].to_numpy(),
-        "recency": rfm["recency"].to_numpy() / FIT_DAYS_PER_UNIT,
-        "T": rfm["T"].to_numpy() / FIT_DAYS_PER_UNIT,
-    })
+    data = pd.DataFrame(
+        {
+            "customer_id": np.arange(len(rfm)),
+            "frequency": rfm["frequency"].to_numpy(),
+            "recency": rfm["recency"].to_numpy() / FIT_DAYS_PER_UNIT,
+            "T": rfm["T"].to_numpy() / FIT_DAYS_PER_UNIT,
+        }
+    )
     model = clv.BetaGeoModel(model_config=_bgnbd_priors(prior))
     _map_fit(model, data, seed=seed)
     params = {name: _posterior(model, name) for name in ("r", "alpha", "a", "b")}
@@ -410,24 +416,42 @@ def _fit_gamma_gamma(
         return np.zeros(len(rfm)), "none", params
     scale = float(m[usable].mean())
     model = clv.GammaGammaModel(model_config={k: prior("HalfFlat") for k in ("p", "q", "v")})
-    _map_fit(model, pd.DataFrame({
-        "customer_id": np.arange(int(usable.sum())),
-        "frequency": x[usable],
-        "monetary_value": m[usable] / scale,
-    }), seed=seed)
+    _map_fit(
+        model,
+        pd.DataFrame(
+            {
+                "customer_id": np.arange(int(usable.sum())),
+                "frequency": x[usable],
+                "monetary_value": m[usable] / scale,
+            }
+        ),
+        seed=seed,
+    )
     params = {name: _posterior(model, name) for name in ("p", "q", "v")}
     values = np.full(len(rfm), np.nan)
     if all(math.isfinite(v) and v > 0 for v in params.values()) and params["q"] > 1:
         with np.errstate(all="ignore"):
-            values = scale * _per_customer(model.expected_customer_spend(pd.DataFrame({
-                "customer_id": np.arange(len(rfm)), "frequency": x, "monetary_value": m / scale,
-            })))
+            values = scale * _per_customer(
+                model.expected_customer_spend(
+                    pd.DataFrame(
+                        {
+                            "customer_id": np.arange(len(rfm)),
+                            "frequency": x,
+                            "monetary_value": m / scale,
+                        }
+                    )
+                )
+            )
     params["v"] *= scale
     if np.isfinite(values).all() and (values >= 0).all():
         return values, "gamma_gamma", params
     pooled = float((x * m).sum() / x.sum())
     log.warning(
         "Gamma-Gamma estimate unusable (p=%.4g, q=%.4g, v=%.4g): every order is valued at "
-        "the pooled mean repeat purchase, %.4g", params["p"], params["q"], params["v"], pooled,
+        "the pooled mean repeat purchase, %.4g",
+        params["p"],
+        params["q"],
+        params["v"],
+        pooled,
     )
     return np.full(len(rfm), pooled), "pooled_mean", params

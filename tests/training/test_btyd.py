@@ -23,8 +23,17 @@ def transactions(rows: list[dict]) -> pd.DataFrame:
 
 
 def simulate_bgnbd(
-    n: int, *, r: float, alpha: float, a: float, b: float, p: float, q: float, v: float,
-    seed: int, first_id: int = 0,
+    n: int,
+    *,
+    r: float,
+    alpha: float,
+    a: float,
+    b: float,
+    p: float,
+    q: float,
+    v: float,
+    seed: int,
+    first_id: int = 0,
 ) -> pd.DataFrame:
     """Contract transactions drawn from BG/NBD (days) with Gamma-Gamma order values.
 
@@ -50,12 +59,14 @@ def simulate_bgnbd(
         times.append(t[live].copy())
         alive[live[rng.random(len(live)) >= drop[live]]] = True
     who, when = np.concatenate(ids), np.concatenate(times)
-    return pd.DataFrame({
-        "customer_id": (who + first_id).astype("int64"),
-        "ordered_at": (START + pd.to_timedelta(when, unit="D")).astype("datetime64[ns, UTC]"),
-        "amount": rng.gamma(p, 1 / nu[who]),
-        "is_refund": pd.array(np.zeros(len(who), bool), dtype="boolean"),
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": (who + first_id).astype("int64"),
+            "ordered_at": (START + pd.to_timedelta(when, unit="D")).astype("datetime64[ns, UTC]"),
+            "amount": rng.gamma(p, 1 / nu[who]),
+            "is_refund": pd.array(np.zeros(len(who), bool), dtype="boolean"),
+        }
+    )
 
 
 class TestRfmAt:
@@ -89,15 +100,20 @@ class TestRfmAt:
         txn = transactions(self.ROWS)
         ids = pd.Index([1, 2, 3])
         without = txn.loc[~txn["is_refund"].to_numpy(dtype=bool)]
-        assert_frame_equal(rfm_at(txn, cutoff=CUTOFF, customer_ids=ids),
-                           rfm_at(without, cutoff=CUTOFF, customer_ids=ids))
+        assert_frame_equal(
+            rfm_at(txn, cutoff=CUTOFF, customer_ids=ids),
+            rfm_at(without, cutoff=CUTOFF, customer_ids=ids),
+        )
 
     def test_cutoff_inside_a_day_keeps_earlier_orders_of_that_day(self):
         rows = [*self.ROWS, {"customer_id": 2, "ordered_at": "2025-06-30T06:00:00Z", "amount": 8.0}]
         cutoff = CUTOFF + pd.Timedelta(hours=12)
         c2 = rfm_at(transactions(rows), cutoff=cutoff, customer_ids=pd.Index([2])).loc[2]
         assert c2.to_dict() == {
-            "frequency": 1.0, "recency": 149.0, "T": 149.5, "monetary_value": 8.0,
+            "frequency": 1.0,
+            "recency": 149.0,
+            "T": 149.5,
+            "monetary_value": 8.0,
         }
 
     def test_duplicate_ids_are_refused(self):
@@ -116,12 +132,14 @@ def simulated():
     # LOYAL's last purchase is 5 days old, LAPSED has been silent for 250 days.
     loyal = CUTOFF - pd.to_timedelta([300, 240, 180, 120, 60, 5], unit="D")
     lapsed = CUTOFF - pd.to_timedelta([300, 290, 280, 270, 260, 250], unit="D")
-    extra = pd.DataFrame({
-        "customer_id": np.repeat([LOYAL, LAPSED], 6).astype("int64"),
-        "ordered_at": loyal.append(lapsed).as_unit("ns"),
-        "amount": 50.0,
-        "is_refund": pd.array(np.zeros(12, bool), dtype="boolean"),
-    })
+    extra = pd.DataFrame(
+        {
+            "customer_id": np.repeat([LOYAL, LAPSED], 6).astype("int64"),
+            "ordered_at": loyal.append(lapsed).as_unit("ns"),
+            "amount": 50.0,
+            "is_refund": pd.array(np.zeros(12, bool), dtype="boolean"),
+        }
+    )
     txn = pd.concat([txn, extra], ignore_index=True)
     ids = pd.Index(np.r_[np.arange(4000), LOYAL, LAPSED])
     model = BTYDModel.fit(txn, cutoff=CUTOFF, customer_ids=ids, seed=0)
@@ -201,13 +219,16 @@ class TestRobustness:
         # repeat purchase days: customer 1 (50, 70), customer 2 (0)
         assert model.order_value_.tolist() == [40.0] * 4
         pred = model.predict(horizon_days=30)
-        assert_frame_equal(pred[["expected_spend"]],
-                           (40.0 * pred[["expected_orders"]]).set_axis(["expected_spend"], axis=1))
+        assert_frame_equal(
+            pred[["expected_spend"]],
+            (40.0 * pred[["expected_orders"]]).set_axis(["expected_spend"], axis=1),
+        )
 
     def test_all_zero_spend_predicts_zero_spend(self):
         rows = [
             {"customer_id": c, "ordered_at": f"2025-0{m}-1{c}", "amount": 0.0}
-            for c in (1, 2, 3) for m in range(1, 2 + c)
+            for c in (1, 2, 3)
+            for m in range(1, 2 + c)
         ]
         model = BTYDModel.fit(transactions(rows), cutoff=CUTOFF, customer_ids=pd.Index([1, 2, 3]))
         pred = model.predict(horizon_days=90)
@@ -217,8 +238,10 @@ class TestRobustness:
         assert (pred["expected_orders"] > 0).all() and pred["p_alive"].between(0, 1).all()
 
     def test_nobody_repeated_yet(self):
-        rows = [{"customer_id": c, "ordered_at": f"2025-0{c}-01", "amount": 10.0 * c}
-                for c in range(1, 7)]
+        rows = [
+            {"customer_id": c, "ordered_at": f"2025-0{c}-01", "amount": 10.0 * c}
+            for c in range(1, 7)
+        ]
         model = BTYDModel.fit(transactions(rows), cutoff=CUTOFF, customer_ids=pd.Index(range(1, 7)))
         pred = model.predict(horizon_days=365)
         assert (pred["p_alive"] == 1).all()  # BG/NBD: no dropout before a repeat purchase
