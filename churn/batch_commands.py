@@ -118,6 +118,8 @@ def score(
                 partitions=n,
                 options=options,
                 column_map=settings.data.columns,
+                delimiter=settings.data.delimiter,
+                encoding=settings.data.encoding,
             )
     else:
         data_dir = Path(data) if data else settings.data.dir

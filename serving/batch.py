@@ -449,6 +449,9 @@ class _AtomicParquet:
             raise OutputError(
                 str(self.path), "it is a folder; give a file name such as scores.parquet"
             )
+        folder = next(p for p in (self.path.parent, *self.path.parent.parents) if p.exists())
+        if not folder.is_dir():
+            raise OutputError(str(self.path), f"{folder} is a file, not a folder")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, self.tmp = tempfile.mkstemp(

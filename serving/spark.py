@@ -1,6 +1,6 @@
 """The Spark engine of batch scoring: the local engine's per-partition code on a cluster.
 
-The contract tables are read as Parquet by Spark, each row tagged with its table and
+The contract tables are read by Spark (Parquet, or CSV), each row tagged with its table and
 its columns prefixed (``transactions__amount``), unioned, and grouped by a customer
 partition number (``xxhash64(customer_id) mod partitions``), so every group holds
 whole customers with all their events. ``groupBy(partition).applyInPandas`` then runs,
@@ -123,13 +123,15 @@ def spark_session(
     for key, value in {**settings, **(conf or {})}.items():
         builder = builder.config(key, value)
     try:
-        return builder.getOrCreate()
+        session = builder.getOrCreate()
     except Exception as e:  # noqa: BLE001 - PySparkRuntimeError, Py4J errors, OSError
         raise ConfigError(
             "Spark master",
             master or "(the cluster's)",
             f"a Spark that starts; is Java 17 installed and JAVA_HOME set? ({e})",
         ) from e
+    session.sparkContext.setLogLevel("ERROR")
+    return session
 
 
 def score_spark(
@@ -141,6 +143,8 @@ def score_spark(
     partitions: int = 16,
     options: ScoreOptions | None = None,
     column_map: ColumnMap | None = None,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
     spark: SparkSession | None = None,
 ) -> BatchResult:
     """Score every customer active at ``as_of`` on Spark; same rows as the local engine.
@@ -148,8 +152,8 @@ def score_spark(
     Parameters
     ----------
     data : path or URI
-        Folder of the contract tables as Parquet (``customers.parquet``, ... each a
-        file or a folder of part files), on storage every executor can read.
+        Folder of the contract tables (``customers.parquet``, ... each a file or a
+        folder of part files; ``.csv`` also read), on storage every executor can read.
     models : ScoringModels
         Loaded on the driver; broadcast to the executors.
     as_of : str or Timestamp
@@ -164,6 +168,8 @@ def score_spark(
         Default ``ScoreOptions()``.
     column_map : mapping, optional
         ``{table: {contract name: your name}}`` as in ``churn.toml``.
+    delimiter, encoding : str
+        How CSV tables are written (Parquet is read first and preferred).
     spark : SparkSession, optional
         Default: :func:`spark_session`.
 
@@ -185,7 +191,9 @@ def score_spark(
     from pyspark.sql import functions as F
 
     check_features(feature_names(options), models, source="The feature build")
-    frames = _read_tables(spark, str(data), column_map)
+    frames, paths = _read_tables(
+        spark, str(data), column_map, delimiter=delimiter, encoding=encoding
+    )
     id_type = "bigint" if _integer_ids(frames) else "string"
     union = reduce(
         lambda a, b: a.unionByName(b, allowMissingColumns=True),
@@ -221,7 +229,7 @@ def score_spark(
             known=None,
             source="built from the tables",
             options=options,
-            data={name: f"{data}/{name}.parquet" for name in frames},
+            data=paths,
         )
         target.write_text(META_SIDECAR, json.dumps(meta, indent=2))
         target.commit()
@@ -232,24 +240,32 @@ def score_spark(
     return BatchResult(str(out), summary, meta, seconds)
 
 
-def _read_tables(spark: SparkSession, data: str, column_map: ColumnMap | None) -> dict:
-    """``{table: Spark DataFrame}`` of the tables found, contract columns only."""
-    from pyspark.errors import AnalysisException
+def _read_tables(
+    spark: SparkSession,
+    data: str,
+    column_map: ColumnMap | None,
+    *,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+) -> tuple[dict, dict]:
+    """``{table: Spark DataFrame}`` of the tables found (contract columns), and their paths.
 
-    frames, problems = {}, []
+    ``<data>/<table>.parquet`` is read first, else ``<table>.csv`` (header row, types
+    inferred; ``validate_tables`` parses what is left as text, as for the local engine).
+    """
+    frames, paths, problems = {}, {}, []
     for name, spec in TABLES.items():
-        path = f"{data.rstrip('/')}/{name}.parquet"
-        try:
-            frame = spark.read.parquet(path)
-        except AnalysisException:
+        base = f"{data.rstrip('/')}/{name}"
+        if _exists(spark, f"{base}.parquet"):
+            path, frame = f"{base}.parquet", spark.read.parquet(f"{base}.parquet")
+        elif _exists(spark, f"{base}.csv"):
+            path = f"{base}.csv"
+            frame = spark.read.csv(
+                path, header=True, inferSchema=True, sep=delimiter, encoding=encoding
+            )
+        else:
             if spec.required:
-                found_csv = _exists(spark, f"{data.rstrip('/')}/{name}.csv")
-                issue = (
-                    "is CSV: the Spark engine reads Parquet; convert it or use --engine local"
-                    if found_csv
-                    else "is missing"
-                )
-                problems.append(Problem(path, None, issue))
+                problems.append(Problem(f"{base}.parquet", None, "is missing (or .csv)"))
             continue
         frame = frame.withColumnsRenamed(rename_map(name, column_map))
         missing = [c for c in spec.required_columns if c not in frame.columns]
@@ -257,9 +273,10 @@ def _read_tables(spark: SparkSession, data: str, column_map: ColumnMap | None) -
             Problem(path, c, "is missing (required by the data contract)") for c in missing
         ]
         frames[name] = frame.select([c.name for c in spec.columns if c.name in frame.columns])
+        paths[name] = path
     if problems:
         raise DataContractError(problems)
-    return frames
+    return frames, paths
 
 
 def _integer_ids(frames: Mapping[str, DataFrame]) -> bool:

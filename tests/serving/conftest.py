@@ -57,14 +57,16 @@ def batch_env(tmp_path_factory) -> BatchEnv:
     generate(data, customers=3000, seed=21, file_format="parquet")
     tables = load_tables(data)
     uri = f"sqlite:///{root}/mlflow.db"
-    result = train(tables, config=TrainConfig(train_cutoffs=2), tracking_uri=uri)
-    promote(
-        {CHURN_MODEL: result.churn.validation, LTV_MODEL: result.ltv.validation},
-        tracking_uri=uri,
-    )
-    client = MlflowClient()
-    for outcome in (result.churn, result.ltv):
-        if alias_version(outcome.name, CHAMPION, client=client) is None:
-            client.set_registered_model_alias(outcome.name, CHAMPION, outcome.version)
-    models = ScoringModels.load(tracking_uri=uri, offers_file=OFFERS_FILE)
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("MLFLOW_TRACKING_URI", raising=False)  # it would win over `uri`
+        result = train(tables, config=TrainConfig(train_cutoffs=2), tracking_uri=uri)
+        promote(
+            {CHURN_MODEL: result.churn.validation, LTV_MODEL: result.ltv.validation},
+            tracking_uri=uri,
+        )
+        client = MlflowClient()
+        for outcome in (result.churn, result.ltv):
+            if alias_version(outcome.name, CHAMPION, client=client) is None:
+                client.set_registered_model_alias(outcome.name, CHAMPION, outcome.version)
+        models = ScoringModels.load(tracking_uri=uri, offers_file=OFFERS_FILE)
     return BatchEnv(root=root, data=data, tables=tables, tracking_uri=uri, models=models)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from churn.cli import app
 from features.errors import ChurnError, DataContractError, EmptyBaseError
 from features.schema import CUSTOMER_ID
-from serving.batch import read_scores, score_base
+from serving.batch import ScoreOptions, read_scores, score_base
 
 pytestmark = [
     pytest.mark.slow,
@@ -80,8 +80,15 @@ def test_spark_equals_local(batch_env, spark, tmp_path):
     assert hidden(tmp_path) == []
 
 
-def test_cli_spark_engine_then_campaign(batch_env, spark, tmp_path, monkeypatch):
+def test_cli_spark_engine_on_csv_then_campaign(batch_env, spark, tmp_path, monkeypatch):
+    """The same tables as CSV give the same scores through `churn score --engine spark`."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    data = tmp_path / "csv"
+    data.mkdir()
+    for name in ("customers", "transactions", "support_tickets", "surveys", "offers"):
+        pd.read_parquet(batch_env.data / f"{name}.parquet").to_csv(
+            data / f"{name}.csv", index=False
+        )
     config = str(batch_env.config(tmp_path))
     out = tmp_path / "scores"
     result = runner.invoke(
@@ -90,6 +97,8 @@ def test_cli_spark_engine_then_campaign(batch_env, spark, tmp_path, monkeypatch)
             "score",
             "--engine",
             "spark",
+            "--data",
+            str(data),
             "--as-of",
             "2025-12-31",
             "--out",
@@ -104,12 +113,24 @@ def test_cli_spark_engine_then_campaign(batch_env, spark, tmp_path, monkeypatch)
     )
     assert result.exit_code == 0, result.output
     assert "active customers scored as of 2025-12-31" in plain(result.output)
-    targets = tmp_path / "campaign.csv"
+    local = score_base(
+        batch_env.tables,
+        batch_env.models,
+        as_of=batch_env.as_of,
+        out=tmp_path / "local.parquet",
+        options=ScoreOptions(reasons=0),
+    )
+    pd.testing.assert_frame_equal(
+        by_id(read_scores(out)[0]),
+        by_id(read_scores(local.path)[0]),
+        check_exact=False,
+        rtol=1e-9,
+    )
     result = runner.invoke(
         app, ["campaign", "--scores", str(out), "--budget", "200", "--config", config]
     )
     assert result.exit_code == 0, result.output
-    assert pd.read_csv(targets)["offer_cost"].sum() <= 200
+    assert pd.read_csv(tmp_path / "campaign.csv")["offer_cost"].sum() <= 200
 
 
 def test_missing_column_is_refused_before_the_job(batch_env, spark, tmp_path):
