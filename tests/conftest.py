@@ -32,16 +32,6 @@ MLFLOW_ENV = (
     "MLFLOW_EXPERIMENT_ID",
     "MLFLOW_EXPERIMENT_NAME",
 )
-KPI_SECTIONS = [
-    "kpi-retention",
-    "kpi-repeat",
-    "kpi-nps",
-    "kpi-satisfaction",
-    "kpi-spend",
-    "kpi-ltv",
-    "kpi-support",
-]
-ALL_SECTIONS = ["overview", *KPI_SECTIONS, "rfm", "scores", "models", "monitoring"]
 
 
 @pytest.fixture(scope="module")
