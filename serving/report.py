@@ -101,22 +101,21 @@ def _file_mode() -> int:
 
 
 def read_scores(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a scores Parquet file written by ``churn score``.
+    """Read scores written by ``churn score`` (a file, or the Spark engine's folder).
+
+    Reading is :func:`serving.batch.read_scores`'s; this adds the check that the
+    columns the report needs are there.
 
     Raises
     ------
     ConfigError
-        When the file cannot be read or lacks the columns the report needs.
+        When the scores cannot be read or lack the columns the report needs.
     """
+    from serving.batch import read_scores as read_batch_scores
     from serving.offers import require_columns
     from serving.portfolio import MATRIX_COLUMNS
 
-    try:
-        scores = pd.read_parquet(path)
-    except (OSError, ValueError) as e:
-        raise ConfigError(
-            "scores file", str(path), f"a Parquet file written by `churn score` ({e})"
-        ) from e
+    scores, _ = read_batch_scores(path)
     require_columns(
         scores,
         (*MATRIX_COLUMNS, "offer_id", "offer_cost", "expected_value"),
