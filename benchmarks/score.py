@@ -384,7 +384,9 @@ def report(rows: list[dict]) -> None:
     stages = largest["stages"]
     print(
         f"\nwhere the time goes at {largest['customers']:,} customers (raw tables): "
-        + ", ".join(f"{k} {stages[k]:.1f} s" for k in ("read", "features", "score", "write"))
+        + ", ".join(
+            f"{k} {stages[k]:.1f} s" for k in ("read", "partition", "features", "score", "write")
+        )
         + f"; score() is {largest['score3'] - largest['score0']:.1f} s reasons "
         f"(LightGBM contributions + words) and {largest['both']:.1f} s bare predict of both "
         "models"

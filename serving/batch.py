@@ -198,7 +198,8 @@ class BatchResult:
     meta : dict
         The metadata record stored with the scores (see :func:`read_scores`).
     seconds : dict of str to float
-        Wall-clock time per stage (``features``, ``score``, ``write``, ...), seconds.
+        Wall-clock time per stage, seconds: ``partition`` (splitting the tables by
+        customer), ``features`` (building, or reading the snapshot), ``score``, ``write``.
     """
 
     path: str
@@ -299,6 +300,19 @@ def _timer(stats: dict[str, float], key: str) -> Iterator[None]:
         yield
     finally:
         stats[key] = stats.get(key, 0.0) + time.perf_counter() - start
+
+
+def _timed_iter(items: Iterator, stats: dict[str, float], key: str) -> Iterator:
+    """``items``, the seconds spent producing them added to ``stats[key]``."""
+    while True:
+        with _timer(stats, key):
+            item = next(items, _DONE)
+        if item is _DONE:
+            return
+        yield item
+
+
+_DONE = object()
 
 
 def feature_names(options: ScoreOptions) -> list[str]:
@@ -555,7 +569,7 @@ def score_base(
     as_of = as_utc(as_of)
     out = Path(out)
     schema = score_schema(id_type_of(tables.customers[CUSTOMER_ID]))
-    stats: dict[str, float] = {"features": 0.0, "score": 0.0, "write": 0.0}
+    stats: dict[str, float] = {"partition": 0.0, "features": 0.0, "score": 0.0, "write": 0.0}
     with _AtomicParquet(out, schema) as sink:
         if snapshot is not None:
             total, chunks = _snapshot_chunks(
@@ -573,7 +587,7 @@ def score_base(
             total, source = partitions, "built from the tables"
             chunks = (
                 score_partition(part, models, as_of=as_of, options=options, stats=stats)
-                for part in split_tables(tables, partitions)
+                for part in _timed_iter(split_tables(tables, partitions), stats, "partition")
             )
         groups = []
         for done, frame in enumerate(chunks, start=1):

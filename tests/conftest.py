@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 import pytest
@@ -26,39 +28,39 @@ def as_of() -> pd.Timestamp:
     return AS_OF
 
 
-MLFLOW_ENV = (
-    "MLFLOW_TRACKING_URI",
-    "MLFLOW_REGISTRY_URI",
-    "MLFLOW_EXPERIMENT_ID",
-    "MLFLOW_EXPERIMENT_NAME",
-)
-
-
-@pytest.fixture(scope="module")
-def isolated_mlflow():
-    """Leave MLflow's process state as this module found it.
+@contextmanager
+def mlflow_state_restored() -> Iterator[None]:
+    """Run with no ``MLFLOW_*`` variables; leave MLflow's process state as found.
 
     ``mlflow.set_tracking_uri`` and ``set_registry_uri`` export MLFLOW_TRACKING_URI and
-    MLFLOW_REGISTRY_URI; a module that points MLflow at its own store uses this so later
-    modules that rely on the default store are not captured by it.
+    MLFLOW_REGISTRY_URI; code that points MLflow at its own store runs inside this so
+    later tests that rely on the default store are not captured by it.
     """
     import mlflow.tracking._model_registry.utils as registry_state
     import mlflow.tracking._tracking_service.utils as tracking_state
     import mlflow.tracking.fluent as fluent_state
 
-    env = {k: os.environ.pop(k, None) for k in MLFLOW_ENV}
+    env = {k: os.environ.pop(k) for k in [k for k in os.environ if k.startswith("MLFLOW_")]}
     state = (
         tracking_state._tracking_uri,
         registry_state._registry_uri,
         fluent_state._active_experiment_id,
     )
-    yield
-    (
-        tracking_state._tracking_uri,
-        registry_state._registry_uri,
-        fluent_state._active_experiment_id,
-    ) = state
-    for key, value in env.items():
-        os.environ.pop(key, None)
-        if value is not None:
-            os.environ[key] = value
+    try:
+        yield
+    finally:
+        (
+            tracking_state._tracking_uri,
+            registry_state._registry_uri,
+            fluent_state._active_experiment_id,
+        ) = state
+        for key in [k for k in os.environ if k.startswith("MLFLOW_")]:
+            del os.environ[key]
+        os.environ.update(env)
+
+
+@pytest.fixture(scope="module")
+def isolated_mlflow() -> Iterator[None]:
+    """A module's tests run inside :func:`mlflow_state_restored`."""
+    with mlflow_state_restored():
+        yield

@@ -10,6 +10,7 @@ import pytest
 
 from features.load import Tables, load_tables
 from features.synthetic import generate
+from tests.conftest import mlflow_state_restored
 
 REPO = Path(__file__).resolve().parents[2]
 OFFERS_FILE = REPO / "offers.toml"
@@ -57,8 +58,7 @@ def batch_env(tmp_path_factory) -> BatchEnv:
     generate(data, customers=3000, seed=21, file_format="parquet")
     tables = load_tables(data)
     uri = f"sqlite:///{root}/mlflow.db"
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("MLFLOW_TRACKING_URI", raising=False)  # it would win over `uri`
+    with mlflow_state_restored():
         result = train(tables, config=TrainConfig(train_cutoffs=2), tracking_uri=uri)
         promote(
             {CHURN_MODEL: result.churn.validation, LTV_MODEL: result.ltv.validation},

@@ -31,6 +31,7 @@ from serving.batch import (
 from serving.scoring import SCORE_COLUMNS
 from training.labels import active_customers
 
+pytestmark = pytest.mark.usefixtures("isolated_mlflow")  # the CLI sets MLflow URIs
 runner = CliRunner()
 
 

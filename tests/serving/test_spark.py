@@ -17,6 +17,7 @@ from serving.batch import ScoreOptions, read_scores, score_base
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.usefixtures("isolated_mlflow"),  # the CLI sets MLflow URIs
     pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
 ]
 runner = CliRunner()
