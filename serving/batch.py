@@ -51,6 +51,7 @@ from training.labels import active_customers
 
 if TYPE_CHECKING:  # serving.scoring imports MLflow: only scoring needs it, not campaigns
     from serving.scoring import ScoringModels
+    from training.churn_model import Attribution
 
 __all__ = [
     "META_KEY",
@@ -106,6 +107,10 @@ class ScoreOptions:
         An order within this many days before ``as_of`` is needed to count as active.
     reasons : int
         Reasons in words per customer (0 skips the contribution computation).
+    attribution : {"path", "shap"}
+        The churn model's feature contributions behind the reasons: path attributions
+        (about a predict's cost) or exact TreeSHAP (≈ 40× dearer); see
+        :func:`serving.scoring.score`.
     """
 
     windows: tuple[int, ...] = DEFAULT_WINDOWS
@@ -113,6 +118,7 @@ class ScoreOptions:
     min_orders: int = 1
     active_days: int | None = 90
     reasons: int = 3
+    attribution: Attribution = "path"
 
     def active_rule(self) -> str:
         """The definition of an active customer, in words."""
@@ -229,10 +235,9 @@ def score_features(
     features: pd.DataFrame,
     active_ids: pd.Series | np.ndarray,
     models: ScoringModels,
-    *,
-    reasons: int = 3,
+    options: ScoreOptions,
 ) -> pd.DataFrame:
-    """Score the rows of ``features`` whose customer is in ``active_ids``.
+    """Score the rows of ``features`` whose customer is in ``active_ids`` (with ``options``).
 
     Returns
     -------
@@ -245,7 +250,7 @@ def score_features(
         return pd.DataFrame({c: pd.Series(dtype=object) for c in [CUSTOMER_ID, *_VALUE_TYPES]})
     from serving.scoring import score
 
-    return score(rows, models, reasons=reasons)
+    return score(rows, models, reasons=options.reasons, attribution=options.attribution)
 
 
 def score_partition(
@@ -289,7 +294,7 @@ def score_partition(
         )[CUSTOMER_ID]
     stats["known"] = stats.get("known", 0) + len(features)
     with _timer(stats, "score"):
-        return score_features(features, active, models, reasons=options.reasons)
+        return score_features(features, active, models, options)
 
 
 @contextmanager
@@ -436,7 +441,7 @@ def _snapshot_chunks(
             with _timer(stats, "features"):  # reading the snapshot
                 features = batch.to_pandas()
             with _timer(stats, "score"):
-                scores = score_features(features, active, models, reasons=options.reasons)
+                scores = score_features(features, active, models, options)
             yield scores
 
     return chunks, read()

@@ -180,17 +180,43 @@ WINDOWED = {
 }
 
 
-def phrase(feature: str, row: Row) -> tuple[str, str]:
-    """``(group, words)`` describing ``feature`` for the customer ``row`` (feature → value)."""
+def _maker(feature: str) -> tuple[str, Callable[[Row], str]]:
+    """``(phrase group, phrase maker)`` of ``feature``."""
     if feature in FIXED:
-        group, make = FIXED[feature]
-        return group, make(row)
+        return FIXED[feature]
     prefix = feature.split("_", 1)[0]
     if prefix in WINDOWED and re.search(r"_\d+d$", feature):
         group, make = WINDOWED[prefix]
-        return group, make(feature)(row)
-    value = row.get(feature)
-    return feature, f"{feature.replace('_', ' ')} {value}"
+        return group, make(feature)
+    return feature, lambda row: f"{feature.replace('_', ' ')} {row.get(feature)}"
+
+
+def phrase(feature: str, row: Row) -> tuple[str, str]:
+    """``(group, words)`` describing ``feature`` for the customer ``row`` (feature → value)."""
+    group, make = _maker(feature)
+    return group, make(row)
+
+
+class _RowView(Mapping):
+    """Row ``i`` of a frame as a read-only mapping; columns become arrays on first use."""
+
+    def __init__(self, frame: pd.DataFrame, columns: dict[str, np.ndarray], i: int = 0):
+        self._frame, self._columns, self.i = frame, columns, i
+
+    def __getitem__(self, name: str) -> object:
+        column = self._columns.get(name)
+        if column is None:
+            column = self._columns[name] = self._frame[name].to_numpy()
+        return column[self.i]
+
+    def __iter__(self):
+        return iter(self._frame.columns)
+
+    def __len__(self) -> int:
+        return len(self._frame.columns)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._frame.columns
 
 
 def top_reasons(
@@ -210,27 +236,38 @@ def top_reasons(
     -------
     list of list of str
         Per customer, up to ``k`` phrases, strongest first; only features that raise
-        the risk are named.
+        the risk are named, and features of one phrase group (say, recency and overdue
+        ratio) are named once.
     """
     values = contributions.to_numpy(dtype="float64")
-    names = contributions.columns.to_numpy()
-    n_cand = min(CANDIDATES, values.shape[1])
-    top = (
-        np.argpartition(-values, n_cand - 1, axis=1)[:, :n_cand]
-        if n_cand
-        else np.empty((len(values), 0), int)
-    )
-    records = features.to_dict("records")
-    out = []
-    for i, row in enumerate(records):
-        cand = top[i][np.argsort(-values[i, top[i]], kind="stable")]
-        seen, phrases = set(), []
-        for j in cand:
-            if values[i, j] <= 0 or len(phrases) == k:
-                break
-            group, words = phrase(names[j], row)
-            if group not in seen:
-                seen.add(group)
-                phrases.append(words)
-        out.append(phrases)
-    return out
+    n, n_features = values.shape
+    n_cand = min(CANDIDATES, n_features)
+    if n == 0 or n_cand == 0 or k <= 0:
+        return [[] for _ in range(n)]
+    # Candidates: the n_cand largest contributions per row, strongest first (ties: the
+    # earlier column first).
+    top = np.argpartition(-values, n_cand - 1, axis=1)[:, :n_cand]
+    order = np.lexsort((top, -np.take_along_axis(values, top, axis=1)), axis=1)
+    cand = np.take_along_axis(top, order, axis=1)
+    makers = [_maker(name) for name in contributions.columns]
+    _, group_ids = np.unique([group for group, _ in makers], return_inverse=True)
+    groups = group_ids[cand]
+    # A candidate is said when it raises the risk, its group was not said before
+    # (every earlier candidate of a positive one is positive too), and k are not said yet.
+    said = np.take_along_axis(values, cand, axis=1) > 0
+    for p in range(1, n_cand):
+        said[:, p] &= ~(groups[:, :p] == groups[:, p : p + 1]).any(axis=1)
+    said &= np.cumsum(said, axis=1) <= k
+    rows, slots = np.nonzero(said)  # row-major: each row's reasons in rank order
+    chosen = cand[rows, slots]
+    words = np.empty(len(rows), dtype=object)
+    view = _RowView(features.reset_index(drop=True), {})
+    for j in np.unique(chosen):
+        make = makers[j][1]
+        at = np.flatnonzero(chosen == j)
+        for a, i in zip(at.tolist(), rows[at].tolist(), strict=True):
+            view.i = i
+            words[a] = make(view)
+    bounds = np.concatenate([[0], np.cumsum(said.sum(axis=1))]).tolist()
+    flat = words.tolist()
+    return [flat[bounds[i] : bounds[i + 1]] for i in range(n)]

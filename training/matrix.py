@@ -67,12 +67,27 @@ class FeatureSpec:
                 f"The features lack {len(missing)} column(s) the model was trained with: "
                 f"{', '.join(missing[:10])}. Rebuild the snapshot with this version of the code."
             )
-        out = {
-            c: pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-            for c in self.numeric
-        }
+        if self.is_matrix(frame):
+            return frame
+        numeric = frame[list(self.numeric)]
+        if not all(pd.api.types.is_float_dtype(d) for d in numeric.dtypes):
+            numeric = numeric.apply(pd.to_numeric, errors="coerce")
+        values = numeric.to_numpy(dtype="float64", na_value=np.nan)
+        out = pd.DataFrame(values, columns=list(self.numeric), index=frame.index)
         for c, levels in self.categorical.items():
-            out[c] = pd.Categorical(
-                frame[c].astype("string").astype(object), categories=list(levels)
-            )
-        return pd.DataFrame(out, index=frame.index)
+            text = frame[c].astype("string").to_numpy(dtype=object, na_value=None)
+            codes = pd.Index(levels, dtype=object).get_indexer(text)  # unseen or missing: -1
+            out[c] = pd.Categorical.from_codes(codes, categories=list(levels))
+        return out
+
+    def is_matrix(self, frame: pd.DataFrame) -> bool:
+        """Whether ``frame`` already is this spec's model matrix (then it is used as is)."""
+        if list(frame.columns) != self.names:
+            return False
+        if not all(frame[c].dtype == "float64" for c in self.numeric):
+            return False
+        return all(
+            isinstance(frame[c].dtype, pd.CategoricalDtype)
+            and list(frame[c].cat.categories) == list(levels)
+            for c, levels in self.categorical.items()
+        )

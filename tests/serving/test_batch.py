@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -293,6 +294,26 @@ class TestCommands:
         )
         assert result.exit_code == 0, result.output
         assert read_scores(out)[1]["models"]["churn-classifier"]["version"] == version
+
+    def test_treeshap_reasons_on_request(self, batch_env, cli, scored, tmp_path):
+        out = tmp_path / "scores.parquet"
+        args = ["score", "--as-of", "2025-12-31", "--out", str(out), "--reasons-from", "shap"]
+        result = cli(*args)
+        assert result.exit_code == 0, result.output
+        frame, meta = read_scores(out)
+        assert meta["options"]["attribution"] == "shap"
+        _, path_scores = scored
+        both = frame.merge(path_scores, on=CUSTOMER_ID, suffixes=("", "_path"), validate="1:1")
+        assert len(both) == len(frame) == len(path_scores)
+        np.testing.assert_allclose(both["churn_probability"], both["churn_probability_path"])
+        assert both["reasons"].map(len).gt(0).mean() > 0.5
+        # the same features rank high, if not always in the same order
+        same = [
+            bool(set(a) & set(b))
+            for a, b in zip(both["reasons"], both["reasons_path"], strict=True)
+            if len(a) and len(b)
+        ]
+        assert np.mean(same) > 0.8
 
     @pytest.mark.parametrize(
         ("args", "message"),
