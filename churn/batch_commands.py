@@ -95,7 +95,8 @@ def score(
     config: ConfigOpt = None,
 ) -> None:
     """Score every active customer: risk, predicted LTV, reasons and the offer to make."""
-    from serving.batch import ScoreOptions, find_snapshot, score_base
+    from features.load import table_files
+    from serving.batch import ScoreOptions, find_snapshot, score_base, score_snapshot
     from serving.scoring import ScoringModels
 
     settings = _settings(config)
@@ -138,20 +139,35 @@ def score(
             )
     else:
         data_dir = Path(data) if data else settings.data.dir
-        tables = _load(settings, data_dir)
-        snapshot = snapshot or find_snapshot(data_dir, cutoff, tables)
+        snapshot = snapshot or find_snapshot(data_dir, cutoff)
         with progress_bar() as bar:
             task = bar.add_task("scoring", total=n)
-            result = score_base(
-                tables,
-                models,
-                as_of=cutoff,
-                out=out,
-                snapshot=snapshot,
-                partitions=n,
-                options=options,
-                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            if snapshot is not None:  # who is active is read from it: no table is loaded
+                result = score_snapshot(
+                    snapshot,
+                    models,
+                    as_of=cutoff,
+                    out=out,
+                    partitions=n,
+                    options=options,
+                    sources=table_files(data_dir),
+                    on_progress=progress,
+                )
+            else:
+                tables = _load(settings, data_dir)
+                result = score_base(
+                    tables,
+                    models,
+                    as_of=cutoff,
+                    out=out,
+                    partitions=n,
+                    options=options,
+                    on_progress=progress,
+                )
     _print_scores(result, cutoff)
 
 

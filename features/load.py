@@ -9,6 +9,7 @@ up to five examples.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Mapping
@@ -62,6 +63,15 @@ class Tables:
         """Return a copy with some frames replaced (sources and warnings kept)."""
         return Tables(**{**self.frames(), **frames}, sources=self.sources, warnings=self.warnings)
 
+    def of_customers(self, ids: pd.Series | np.ndarray) -> Tables:
+        """The same tables holding only the customers ``ids`` and their events."""
+        return self.replace(
+            **{
+                name: frame.loc[frame[CUSTOMER_ID].isin(ids)].reset_index(drop=True)
+                for name, frame in self.frames().items()
+            }
+        )
+
     def data_end(self) -> pd.Timestamp:
         """Latest event timestamp over all tables (UTC): the end of observed history."""
         stamps = [
@@ -73,7 +83,17 @@ class Tables:
 
 
 def fingerprint(path: Path, *, chunk_bytes: int = 1 << 22) -> str:
-    """SHA-256 of a file's bytes, hex, for snapshot and run metadata."""
+    """SHA-256 of a file's bytes, hex, for snapshot and run metadata.
+
+    Remembered per (path, size, modification time) within the process, so checking a
+    snapshot against the data and recording the data costs one read of each file.
+    """
+    stat = Path(path).stat()
+    return _fingerprint(str(path), stat.st_size, stat.st_mtime_ns, chunk_bytes)
+
+
+@functools.lru_cache(maxsize=64)
+def _fingerprint(path: str, size: int, mtime_ns: int, chunk_bytes: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk_bytes):
@@ -88,6 +108,15 @@ def find_table_file(data_dir: Path, table: str) -> Path | None:
         if path.is_file():
             return path
     return None
+
+
+def table_files(data_dir: str | Path) -> dict[str, Path]:
+    """``{table: file}`` of the contract tables present in ``data_dir`` (not read)."""
+    return {
+        name: path
+        for name in TABLES
+        if (path := find_table_file(Path(data_dir), name)) is not None
+    }
 
 
 def load_tables(
@@ -123,14 +152,13 @@ def load_tables(
         raise DataContractError([Problem(str(data_dir), None, "is not a folder")])
     problems: list[Problem] = []
     raw: dict[str, pd.DataFrame] = {}
-    sources: dict[str, Path] = {}
+    sources = table_files(data_dir)
     for name, spec in TABLES.items():
-        path = find_table_file(data_dir, name)
+        path = sources.get(name)
         if path is None:
             if spec.required:
                 problems.append(Problem(f"{data_dir}/{name}.csv", None, "is missing (or .parquet)"))
             continue
-        sources[name] = path
         frame, read_problem = _read(path, delimiter=delimiter, encoding=encoding)
         if read_problem:
             problems.append(read_problem)

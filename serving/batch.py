@@ -5,10 +5,11 @@ least one order and one in the 90 days before, as :func:`training.labels.active_
 defines it for training) is scored with :func:`serving.scoring.score`, the function the
 HTTP service uses, so batch and online scores always agree.
 
-Features come from the feature snapshot of that ``as_of`` when one exists (read in
-chunks of rows) or are built from the tables one customer partition at a time
-(:func:`features.build.split_tables`): peak working memory is one chunk's, not the
-base's. Each chunk's scores are appended to a temporary Parquet file beside the
+Features come from the feature snapshot of that ``as_of`` when one exists
+(:func:`score_snapshot`: read in chunks of rows; who is active is read from the
+snapshot's own features, so no table is loaded) or are built from the tables one
+customer partition at a time, for the active customers only (:func:`score_base`):
+peak working memory is one chunk's, not the base's. Each chunk's scores are appended to a temporary Parquet file beside the
 output, which is renamed over it only once everything succeeded: an interrupted or
 failed run leaves no partial file. The file's key-value metadata (key
 ``churn_scores``) records ``as_of``, model versions and MLflow run ids, row counts and
@@ -27,7 +28,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -41,13 +42,13 @@ import pyarrow.parquet as pq
 
 from features.build import DEFAULT_WINDOWS, build_features, split_tables
 from features.errors import ConfigError, EmptyBaseError, OutputError, SnapshotError
-from features.events import as_utc
-from features.load import Tables, fingerprint, validate_tables
+from features.events import as_utc, days_before
+from features.load import Tables, fingerprint, table_files, validate_tables
 from features.schema import CONTRACT_VERSION, CUSTOMER_ID
 from features.snapshot import read_meta, snapshot_path
 from serving.campaign import SCORE_COLUMNS as CAMPAIGN_COLUMNS
 from serving.offers import RISK_BANDS, OfferCatalog, require_columns
-from training.labels import active_customers
+from training.labels import ACTIVE_FEATURES, active_customers, active_in_features
 
 if TYPE_CHECKING:  # serving.scoring imports MLflow: only scoring needs it, not campaigns
     from serving.scoring import ScoringModels
@@ -66,6 +67,7 @@ __all__ = [
     "score_base",
     "score_partition",
     "score_schema",
+    "score_snapshot",
 ]
 
 log = logging.getLogger(__name__)
@@ -232,25 +234,21 @@ def id_type_of(ids: pd.Series) -> pa.DataType:
 
 
 def score_features(
-    features: pd.DataFrame,
-    active_ids: pd.Series | np.ndarray,
-    models: ScoringModels,
-    options: ScoreOptions,
+    features: pd.DataFrame, models: ScoringModels, options: ScoreOptions
 ) -> pd.DataFrame:
-    """Score the rows of ``features`` whose customer is in ``active_ids`` (with ``options``).
+    """Score every row of ``features`` (active customers' features) with ``options``.
 
     Returns
     -------
-    DataFrame, shape (n_active, len(SCORE_COLUMNS))
-        As :func:`serving.scoring.score`; empty (with the same columns) when no row is
-        active.
+    DataFrame, shape (n, len(SCORE_COLUMNS))
+        As :func:`serving.scoring.score`; empty (with the same columns) when ``features``
+        is.
     """
-    rows = features.loc[features[CUSTOMER_ID].isin(active_ids)]
-    if rows.empty:
+    if features.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in [CUSTOMER_ID, *_VALUE_TYPES]})
     from serving.scoring import score
 
-    return score(rows, models, reasons=options.reasons, attribution=options.attribution)
+    return score(features, models, reasons=options.reasons, attribution=options.attribution)
 
 
 def score_partition(
@@ -261,11 +259,12 @@ def score_partition(
     options: ScoreOptions,
     stats: dict[str, float] | None = None,
 ) -> pd.DataFrame:
-    """Build features for a set of whole customers and score the active ones.
+    """Build features for the active customers of a set of whole customers; score them.
 
     A pure function of the customers in ``tables`` (all their events included), so
     any partition of the base by customer gives the same rows; this is what both the
-    local and the Spark engine run per partition.
+    local and the Spark engine run per partition. Features are built for the active
+    customers only (features of a customer depend on that customer's events alone).
 
     Parameters
     ----------
@@ -276,8 +275,8 @@ def score_partition(
         Feature cutoff (exclusive, UTC).
     options : ScoreOptions
     stats : dict, optional
-        When given, ``features`` and ``score`` (seconds) and ``known`` (customers known
-        at ``as_of``) are added to it.
+        When given, ``features`` and ``score`` (seconds) and ``known`` (customers signed
+        up before ``as_of``) are added to it.
 
     Returns
     -------
@@ -286,15 +285,19 @@ def score_partition(
     """
     stats = {} if stats is None else stats
     with _timer(stats, "features"):
-        features = build_features(
-            tables, as_of=as_of, windows=options.windows, sla_hours=options.sla_hours
-        )
         active = active_customers(
             tables, as_of, min_orders=options.min_orders, active_days=options.active_days
         )[CUSTOMER_ID]
-    stats["known"] = stats.get("known", 0) + len(features)
+        features = build_features(
+            tables.of_customers(active),
+            as_of=as_of,
+            windows=options.windows,
+            sla_hours=options.sla_hours,
+        )
+    known = days_before(tables.customers["signup_at"], as_of) > 0
+    stats["known"] = stats.get("known", 0) + int(known.sum())
     with _timer(stats, "score"):
-        return score_features(features, active, models, options)
+        return score_features(features, models, options)
 
 
 @contextmanager
@@ -364,11 +367,14 @@ def check_features(available: Sequence[str], models: ScoringModels, *, source: s
 # Snapshots
 
 
-def find_snapshot(data_dir: str | Path, as_of: pd.Timestamp, tables: Tables) -> Path | None:
-    """The snapshot ``<data_dir>/features/features_<as_of>.parquet`` if it fits ``tables``.
+def find_snapshot(
+    data_dir: str | Path, as_of: pd.Timestamp, sources: Mapping[str, Path] | None = None
+) -> Path | None:
+    """The snapshot ``<data_dir>/features/features_<as_of>.parquet`` if it fits the data.
 
     It fits when its recorded ``as_of`` is ``as_of`` and it was built from the same
-    files (same fingerprints); otherwise None (and the reason is logged).
+    table files (``sources``, default: those in ``data_dir``; same fingerprints);
+    otherwise None (and the reason is logged).
     """
     path = snapshot_path(Path(data_dir) / "features", as_utc(as_of))
     if not path.is_file():
@@ -381,32 +387,56 @@ def find_snapshot(data_dir: str | Path, as_of: pd.Timestamp, tables: Tables) -> 
     if as_utc(meta.as_of) != as_utc(as_of):
         log.warning("Not reusing %s: it is as of %s.", path, meta.as_of)
         return None
-    changed = _changed_sources(meta.fingerprints, tables)
+    changed = _changed_sources(meta.fingerprints, sources or table_files(data_dir))
     if changed:
         log.info("Not reusing %s: built before %s changed.", path, ", ".join(changed))
         return None
     return path
 
 
-def _changed_sources(fingerprints: dict[str, str], tables: Tables) -> list[str]:
+def _changed_sources(fingerprints: dict[str, str], sources: Mapping[str, Path]) -> list[str]:
     return [
         name
-        for name, source in tables.sources.items()
-        if fingerprints.get(name) != fingerprint(source)
+        for name, source in sources.items()
+        if fingerprints.get(name) != fingerprint(Path(source))
     ]
 
 
-def _snapshot_chunks(
-    path: Path,
-    tables: Tables,
+def score_snapshot(
+    snapshot: str | os.PathLike[str],
     models: ScoringModels,
     *,
-    as_of: pd.Timestamp,
-    options: ScoreOptions,
-    partitions: int,
-    stats: dict[str, float],
-) -> tuple[int, Iterator[pd.DataFrame]]:
-    """Check a snapshot against the models and the data; return (chunks, scored chunks)."""
+    as_of: str | pd.Timestamp,
+    out: str | os.PathLike[str],
+    partitions: int = 4,
+    options: ScoreOptions = ScoreOptions(),
+    sources: Mapping[str, Path] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> BatchResult:
+    """Score the customers active in a feature snapshot, chunk by chunk; no table is read.
+
+    Who is active is read from the snapshot's own features
+    (:func:`training.labels.active_in_features`: the same rule, the same customers), so
+    the nightly job that reuses a snapshot does not load the tables again.
+
+    Parameters
+    ----------
+    snapshot : path
+        A feature snapshot (:func:`features.snapshot.make_snapshot`) as of ``as_of``.
+    models, as_of, out, partitions, options, on_progress
+        As :func:`score_base`; ``partitions`` is the number of row chunks.
+    sources : mapping of str to path, optional
+        ``{table: file}`` the scores are for; a warning is logged when the snapshot
+        was built from other files, and they are recorded in the metadata.
+
+    Raises
+    ------
+    OutputError, SnapshotError, EmptyBaseError
+        As :func:`score_base`; SnapshotError also when the file is no snapshot, is for
+        another ``as_of`` or lacks the features that tell who is active.
+    """
+    _check_partitions(partitions)
+    path, as_of = Path(snapshot), as_utc(as_of)
     meta = read_meta(path)
     if as_utc(meta.as_of) != as_of:
         raise SnapshotError(
@@ -415,36 +445,45 @@ def _snapshot_chunks(
             "or leave out --snapshot."
         )
     file = pq.ParquetFile(path)
-    check_features(file.schema_arrow.names, models, source=f"Feature snapshot {path}")
-    if changed := _changed_sources(meta.fingerprints, tables):
-        log.warning("Feature snapshot %s was built before %s changed.", path, ", ".join(changed))
-    active = active_customers(
-        tables, as_of, min_orders=options.min_orders, active_days=options.active_days
-    )[CUSTOMER_ID]
-    known = pq.read_table(path, columns=[CUSTOMER_ID]).column(CUSTOMER_ID).to_pandas()
-    absent = active.loc[~active.isin(known)]
-    if len(absent):
+    names = file.schema_arrow.names
+    source = f"Feature snapshot {path}"
+    check_features(names, models, source=source)
+    if lacking := [c for c in ACTIVE_FEATURES if c not in names]:
         raise SnapshotError(
-            f"Feature snapshot {path} lacks {len(absent):,} of the {len(active):,} customers "
-            f"active as of {as_of:%Y-%m-%d} (e.g. {', '.join(map(str, absent.head(5)))}): it "
-            "was built from other data. Rebuild it with `churn features` or leave out "
-            "--snapshot."
+            f"{source} lacks {', '.join(lacking)}, needed to tell who is active; rebuild "
+            "it with `churn features`."
         )
+    if sources and (changed := _changed_sources(meta.fingerprints, sources)):
+        log.warning("%s was built before %s changed.", source, ", ".join(changed))
+    id_type = file.schema_arrow.field(CUSTOMER_ID).type
     rows = file.metadata.num_rows
     chunk = max(1, math.ceil(rows / partitions))
-    chunks = max(1, math.ceil(rows / chunk))
+    stats: dict[str, float] = {"features": 0.0, "score": 0.0, "write": 0.0, "known": rows}
 
-    stats["known"] = rows
-
-    def read() -> Iterator[pd.DataFrame]:
-        for batch in file.iter_batches(batch_size=chunk):
-            with _timer(stats, "features"):  # reading the snapshot
+    def chunks() -> Iterator[pd.DataFrame]:
+        for batch in _timed_iter(file.iter_batches(batch_size=chunk), stats, "features"):
+            with _timer(stats, "features"):
                 features = batch.to_pandas()
             with _timer(stats, "score"):
-                scores = score_features(features, active, models, options)
+                active = active_in_features(
+                    features, min_orders=options.min_orders, active_days=options.active_days
+                )
+                scores = score_features(features.loc[active], models, options)
             yield scores
 
-    return chunks, read()
+    return _write_scores(
+        chunks(),
+        max(1, math.ceil(rows / chunk)),
+        out=Path(out),
+        schema=score_schema(pa.int64() if pa.types.is_integer(id_type) else pa.string()),
+        models=models,
+        as_of=as_of,
+        options=options,
+        source=f"snapshot {path}",
+        data={name: str(p) for name, p in (sources or {}).items()},
+        stats=stats,
+        on_progress=on_progress,
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -528,29 +567,24 @@ def score_base(
     *,
     as_of: str | pd.Timestamp,
     out: str | os.PathLike[str],
-    snapshot: str | os.PathLike[str] | None = None,
     partitions: int = 4,
     options: ScoreOptions = ScoreOptions(),
     on_progress: Callable[[int, int], None] | None = None,
 ) -> BatchResult:
-    """Score every customer active at ``as_of`` into a Parquet file, chunk by chunk.
+    """Build features and score every customer active at ``as_of``, partition by partition.
 
     Parameters
     ----------
     tables : Tables
-        The validated tables (they define who is active).
+        The validated tables.
     models : ScoringModels
         The churn and LTV model versions and the offer catalog.
     as_of : str or Timestamp
         Feature cutoff (exclusive; naive is UTC).
     out : path
         The scores file to create or replace; written atomically.
-    snapshot : path, optional
-        A feature snapshot as of ``as_of`` to score from (see :func:`find_snapshot`);
-        default: build features from ``tables``.
     partitions : int, default 4
-        Customer partitions (or snapshot chunks) processed one at a time; more means
-        less memory.
+        Customer partitions processed one at a time; more means less memory.
     options : ScoreOptions
     on_progress : callable, optional
         ``on_progress(done, total)`` after each partition.
@@ -564,36 +598,62 @@ def score_base(
     OutputError
         When ``out`` cannot be written (checked before any work).
     SnapshotError
-        When the snapshot is for another ``as_of``, lacks features the models need or
-        customers active in ``tables``, or the built features lack model features.
+        When the built features lack model features.
     EmptyBaseError
         When no customer is active at ``as_of``.
+
+    See Also
+    --------
+    score_snapshot : the same from an existing feature snapshot.
     """
+    _check_partitions(partitions)
+    as_of = as_utc(as_of)
+    check_features(feature_names(options), models, source="The feature build")
+    stats: dict[str, float] = {"partition": 0.0, "features": 0.0, "score": 0.0, "write": 0.0}
+    chunks = (
+        score_partition(part, models, as_of=as_of, options=options, stats=stats)
+        for part in _timed_iter(split_tables(tables, partitions), stats, "partition")
+    )
+    return _write_scores(
+        chunks,
+        partitions,
+        out=Path(out),
+        schema=score_schema(id_type_of(tables.customers[CUSTOMER_ID])),
+        models=models,
+        as_of=as_of,
+        options=options,
+        source="built from the tables",
+        data={name: str(p) for name, p in tables.sources.items()},
+        stats=stats,
+        on_progress=on_progress,
+    )
+
+
+def _check_partitions(partitions: object) -> None:
     if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
         raise ConfigError("partitions", partitions, "a whole number of at least 1")
-    as_of = as_utc(as_of)
-    out = Path(out)
-    schema = score_schema(id_type_of(tables.customers[CUSTOMER_ID]))
-    stats: dict[str, float] = {"partition": 0.0, "features": 0.0, "score": 0.0, "write": 0.0}
+
+
+def _write_scores(
+    chunks: Iterator[pd.DataFrame],
+    total: int,
+    *,
+    out: Path,
+    schema: pa.Schema,
+    models: ScoringModels,
+    as_of: pd.Timestamp,
+    options: ScoreOptions,
+    source: str,
+    data: dict[str, str],
+    stats: dict[str, float],
+    on_progress: Callable[[int, int], None] | None,
+) -> BatchResult:
+    """Append each scored chunk to ``out`` atomically, then record and commit the run.
+
+    ``stats["known"]`` (customers known at ``as_of``) must be set by the time the
+    chunks are exhausted; the output is opened before the first chunk is made.
+    """
     with _AtomicParquet(out, schema) as sink:
-        if snapshot is not None:
-            total, chunks = _snapshot_chunks(
-                Path(snapshot),
-                tables,
-                models,
-                as_of=as_of,
-                options=options,
-                partitions=partitions,
-                stats=stats,
-            )
-            source = f"snapshot {snapshot}"
-        else:
-            check_features(feature_names(options), models, source="The feature build")
-            total, source = partitions, "built from the tables"
-            chunks = (
-                score_partition(part, models, as_of=as_of, options=options, stats=stats)
-                for part in _timed_iter(split_tables(tables, partitions), stats, "partition")
-            )
         groups = []
         for done, frame in enumerate(chunks, start=1):
             with _timer(stats, "write"):
@@ -614,7 +674,7 @@ def score_base(
             known=known,
             source=source,
             options=options,
-            data={name: str(p) for name, p in tables.sources.items()},
+            data=data,
         )
         with _timer(stats, "write"):
             sink.commit(meta)

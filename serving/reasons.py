@@ -19,21 +19,56 @@ Row = Mapping[str, object]
 CANDIDATES = 10
 
 
-def _num(row: Row, name: str) -> float:
-    value = row.get(name)
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return value
+class Columns:
+    """Some rows of a feature frame, read column by column (the input of a phrase maker).
+
+    Columns are converted once per frame (``cache``) and then indexed by ``rows``; a
+    column the frame lacks reads as missing.
+    """
+
+    def __init__(self, frame: pd.DataFrame, rows: np.ndarray, cache: dict | None = None):
+        self.frame, self.rows = frame, rows
+        self.cache = {} if cache is None else cache
+
+    def values(self, name: str) -> list:
+        """The rows' values as Python objects (missing: None or NA)."""
+        key = ("values", name)
+        if key not in self.cache:
+            self.cache[key] = (
+                self.frame[name].to_numpy(dtype=object)
+                if name in self.frame.columns
+                else np.full(len(self.frame), None, dtype=object)
+            )
+        return self.cache[key][self.rows].tolist()
+
+    def numbers(self, name: str) -> list[float]:
+        """The rows' values as floats (missing or not a number: NaN)."""
+        key = ("numbers", name)
+        if key not in self.cache:
+            column = self.frame[name] if name in self.frame.columns else None
+            self.cache[key] = (
+                np.full(len(self.frame), np.nan)
+                if column is None
+                else pd.to_numeric(column, errors="coerce").to_numpy(
+                    dtype="float64", na_value=np.nan
+                )
+            )
+        return self.cache[key][self.rows].tolist()
+
+
+Maker = Callable[[Columns], list[str]]
+
+
+def _each(words: Callable[..., str], *names: str) -> Maker:
+    """A maker applying ``words`` to each row's numeric values of ``names``."""
+    return lambda cols: list(map(words, *(cols.numbers(n) for n in names)))
 
 
 def _plural(n: float, word: str) -> str:
     return f"{n:.0f} {word}{'' if round(n) == 1 else 's'}"
 
 
-def _recency(row: Row) -> str:
-    days, ratio = _num(row, "days_since_last_order"), _num(row, "overdue_ratio")
+def _recency_words(days: float, ratio: float) -> str:
     if math.isnan(days):
         return "has never ordered"
     text = f"no order for {_plural(days, 'day')}"
@@ -42,16 +77,14 @@ def _recency(row: Row) -> str:
     return text
 
 
-def _nps(row: Row) -> str:
-    score = _num(row, "nps_last")
+def _nps_words(score: float) -> str:
     if math.isnan(score):
         return "no NPS answer yet"
     kind = "detractor" if score <= 6 else "passive" if score <= 8 else "promoter"
     return f"{kind} NPS {score:.0f}"
 
 
-def _nps_change(row: Row) -> str:
-    change = _num(row, "nps_change")
+def _nps_change_words(change: float) -> str:
     return (
         f"NPS {'fell' if change < 0 else 'rose'} by {abs(change):.0f} points"
         if change
@@ -59,8 +92,7 @@ def _nps_change(row: Row) -> str:
     )
 
 
-def _trend(row: Row) -> str:
-    trend = _num(row, "spend_trend_90d")
+def _trend_words(trend: float) -> str:
     if math.isnan(trend):
         return "no spend in the last 180 days"
     # trend = (a - b) / (a + b)  =>  a / b = (1 + trend) / (1 - trend)
@@ -70,31 +102,33 @@ def _trend(row: Row) -> str:
     return f"spend {'down' if change < 0 else 'up'} {abs(change):.0%} on the previous 90 days"
 
 
-def _window(pattern: str) -> Callable[[str], Callable[[Row], str]]:
-    def make(name: str) -> Callable[[Row], str]:
+_recency = _each(_recency_words, "days_since_last_order", "overdue_ratio")
+_nps = _each(_nps_words, "nps_last")
+_nps_change = _each(_nps_change_words, "nps_change")
+_trend = _each(_trend_words, "spend_trend_90d")
+
+
+def _window(pattern: str) -> Callable[[str], Maker]:
+    def make(name: str) -> Maker:
         days = re.search(r"_(\d+)d$", name).group(1)
-        return lambda row: pattern.format(v=_num(row, name), d=days)
+        return _each(lambda v: pattern.format(v=v, d=days), name)
 
     return make
 
 
-def _simple(pattern: str, name: str) -> Callable[[Row], str]:
-    def words(row: Row) -> str:
-        value = _num(row, name)
-        return f"{name.replace('_', ' ')} unknown" if math.isnan(value) else pattern.format(v=value)
+def _simple(pattern: str, name: str) -> Maker:
+    unknown = f"{name.replace('_', ' ')} unknown"
+    return _each(lambda v: unknown if math.isnan(v) else pattern.format(v=v), name)
+
+
+def _category(label: str, name: str) -> Maker:
+    def words(cols: Columns) -> list[str]:
+        return [f"{label} {'unknown' if v is None or pd.isna(v) else v}" for v in cols.values(name)]
 
     return words
 
 
-def _category(label: str, name: str) -> Callable[[Row], str]:
-    def words(row: Row) -> str:
-        value = row.get(name)
-        return f"{label} {'unknown' if value is None or pd.isna(value) else value}"
-
-    return words
-
-
-FIXED: dict[str, tuple[str, Callable[[Row], str]]] = {
+FIXED: dict[str, tuple[str, Maker]] = {
     # feature: (phrase group, phrase maker)
     "days_since_last_order": ("recency", _recency),
     "overdue_ratio": ("recency", _recency),
@@ -103,7 +137,10 @@ FIXED: dict[str, tuple[str, Callable[[Row], str]]] = {
         "tenure",
         _simple("first order {v:.0f} days ago", "days_since_first_order"),
     ),
-    "tenure_days": ("tenure", lambda r: f"customer for {_num(r, 'tenure_days') / 30.4:.0f} months"),
+    "tenure_days": (
+        "tenure",
+        _each(lambda v: f"customer for {v / 30.4:.0f} months", "tenure_days"),
+    ),
     "gap_mean_days": ("rhythm", _simple("usually orders every {v:.0f} days", "gap_mean_days")),
     "gap_std_days": ("rhythm", _simple("irregular ordering (±{v:.0f} days)", "gap_std_days")),
     "orders_total": ("orders", _simple("{v:.0f} orders in total", "orders_total")),
@@ -180,7 +217,7 @@ WINDOWED = {
 }
 
 
-def _maker(feature: str) -> tuple[str, Callable[[Row], str]]:
+def _maker(feature: str) -> tuple[str, Maker]:
     """``(phrase group, phrase maker)`` of ``feature``."""
     if feature in FIXED:
         return FIXED[feature]
@@ -188,35 +225,14 @@ def _maker(feature: str) -> tuple[str, Callable[[Row], str]]:
     if prefix in WINDOWED and re.search(r"_\d+d$", feature):
         group, make = WINDOWED[prefix]
         return group, make(feature)
-    return feature, lambda row: f"{feature.replace('_', ' ')} {row.get(feature)}"
+    label = feature.replace("_", " ")
+    return feature, lambda cols: [f"{label} {v}" for v in cols.values(feature)]
 
 
 def phrase(feature: str, row: Row) -> tuple[str, str]:
     """``(group, words)`` describing ``feature`` for the customer ``row`` (feature → value)."""
     group, make = _maker(feature)
-    return group, make(row)
-
-
-class _RowView(Mapping):
-    """Row ``i`` of a frame as a read-only mapping; columns become arrays on first use."""
-
-    def __init__(self, frame: pd.DataFrame, columns: dict[str, np.ndarray], i: int = 0):
-        self._frame, self._columns, self.i = frame, columns, i
-
-    def __getitem__(self, name: str) -> object:
-        column = self._columns.get(name)
-        if column is None:
-            column = self._columns[name] = self._frame[name].to_numpy()
-        return column[self.i]
-
-    def __iter__(self):
-        return iter(self._frame.columns)
-
-    def __len__(self) -> int:
-        return len(self._frame.columns)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._frame.columns
+    return group, make(Columns(pd.DataFrame([row]), np.zeros(1, dtype=int)))[0]
 
 
 def top_reasons(
@@ -261,13 +277,10 @@ def top_reasons(
     rows, slots = np.nonzero(said)  # row-major: each row's reasons in rank order
     chosen = cand[rows, slots]
     words = np.empty(len(rows), dtype=object)
-    view = _RowView(features.reset_index(drop=True), {})
+    frame, cache = features.reset_index(drop=True), {}
     for j in np.unique(chosen):
-        make = makers[j][1]
         at = np.flatnonzero(chosen == j)
-        for a, i in zip(at.tolist(), rows[at].tolist(), strict=True):
-            view.i = i
-            words[a] = make(view)
+        words[at] = makers[j][1](Columns(frame, rows[at], cache))
     bounds = np.concatenate([[0], np.cumsum(said.sum(axis=1))]).tolist()
     flat = words.tolist()
     return [flat[bounds[i] : bounds[i + 1]] for i in range(n)]

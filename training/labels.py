@@ -68,6 +68,30 @@ def active_customers(
     return out.sort_values(CUSTOMER_ID, kind="stable").reset_index(drop=True)
 
 
+ACTIVE_FEATURES = ("is_cancelled", "orders_total", "days_since_last_order")
+"""The built features :func:`active_in_features` reads."""
+
+
+def active_in_features(
+    features: pd.DataFrame, *, min_orders: int = 1, active_days: int | None = 90
+) -> np.ndarray:
+    """The rule of :func:`active_customers`, read from built features; bool, shape (n,).
+
+    ``features`` (from :func:`features.build.build_features` as of the cutoff: one row
+    per customer signed up before it) needs :data:`ACTIVE_FEATURES`; orders there are
+    non-refund orders strictly before the cutoff, as here. Lets a feature snapshot be
+    scored without reading the tables again.
+    """
+    orders = features["orders_total"].to_numpy(dtype="float64", na_value=0.0)
+    keep = (features["is_cancelled"].to_numpy(dtype="float64", na_value=0.0) != 1) & (
+        orders >= min_orders
+    )
+    if active_days is not None:
+        last = features["days_since_last_order"].to_numpy(dtype="float64", na_value=np.nan)
+        keep &= last <= active_days  # NaN (never ordered) compares False
+    return keep
+
+
 def make_labels(
     tables: Tables,
     *,

@@ -28,6 +28,7 @@ from serving.batch import (
     read_scores,
     score_base,
     score_schema,
+    score_snapshot,
 )
 from serving.scoring import SCORE_COLUMNS
 from training.labels import active_customers
@@ -108,15 +109,17 @@ class TestScoreBase:
         _, scores = scored
         path, _ = make_snapshot(batch_env.tables, as_of=batch_env.as_of, out=tmp_path / "f.parquet")
         out = tmp_path / "from_snapshot.parquet"
-        result = score_base(
-            batch_env.tables,
+        result = score_snapshot(
+            path,
             batch_env.models,
             as_of=batch_env.as_of,
             out=out,
-            snapshot=path,
             partitions=4,
+            sources=batch_env.tables.sources,
         )
         assert result.meta["features"] == f"snapshot {path}"
+        assert result.meta["data"] == {k: str(v) for k, v in batch_env.tables.sources.items()}
+        assert result.meta["customers_known"] == scored[0].meta["customers_known"]
         pd.testing.assert_frame_equal(by_id(read_scores(out)[0]), by_id(scores))
 
     def test_failure_midway_leaves_no_file(self, batch_env, tmp_path):
@@ -173,9 +176,10 @@ class TestSnapshots:
         tables = load_tables(data)
         path, _ = make_snapshot(tables, as_of=batch_env.as_of)
         assert path == data / "features" / "features_2025-12-31.parquet"
-        assert find_snapshot(data, batch_env.as_of, tables) == path
+        assert find_snapshot(data, batch_env.as_of) == path
+        assert find_snapshot(data, batch_env.as_of, tables.sources) == path
         other_day = batch_env.as_of - pd.Timedelta(days=1)
-        assert find_snapshot(data, other_day, tables) is None
+        assert find_snapshot(data, other_day) is None
 
     def test_ignored_when_the_data_changed(self, batch_env, tmp_path):
         frame = pd.DataFrame({CUSTOMER_ID: [1], "x": [1.0]})
@@ -187,32 +191,41 @@ class TestSnapshots:
         )
         folder = tmp_path / "features"
         write_snapshot(frame, folder / f"features_{batch_env.as_of:%Y-%m-%d}.parquet", meta)
-        assert find_snapshot(tmp_path, batch_env.as_of, batch_env.tables) is None
+        assert find_snapshot(tmp_path, batch_env.as_of, batch_env.tables.sources) is None
 
     def test_other_as_of_is_refused(self, batch_env, tmp_path):
         day = batch_env.as_of - pd.Timedelta(days=30)
         path, _ = make_snapshot(batch_env.tables, as_of=day, out=tmp_path / "old.parquet")
         with pytest.raises(SnapshotError, match=f"is as of {day:%Y-%m-%d}"):
-            score_base(
-                batch_env.tables,
-                batch_env.models,
-                as_of=batch_env.as_of,
-                out=tmp_path / "scores.parquet",
-                snapshot=path,
+            score_snapshot(
+                path, batch_env.models, as_of=batch_env.as_of, out=tmp_path / "scores.parquet"
             )
 
-    def test_snapshot_missing_active_customers_is_refused(self, batch_env, tmp_path):
+    def test_snapshot_of_other_data_is_scored_with_a_warning(self, batch_env, tmp_path, caplog):
+        # A snapshot is point-in-time truth on its own; built from other files, it is
+        # still scored (its own active customers), and the mismatch is reported.
         path, _ = make_snapshot(batch_env.tables, as_of=batch_env.as_of, out=tmp_path / "f.parquet")
         frame, meta = read_snapshot(path)
-        write_snapshot(frame.iloc[::2], path, dataclasses.replace(meta, rows=len(frame.iloc[::2])))
-        with pytest.raises(SnapshotError, match="lacks .* of the .* customers active"):
-            score_base(
-                batch_env.tables,
-                batch_env.models,
-                as_of=batch_env.as_of,
-                out=tmp_path / "scores.parquet",
-                snapshot=path,
+        half = frame.iloc[::2]
+        write_snapshot(half, path, dataclasses.replace(meta, rows=len(half), fingerprints={}))
+        out = tmp_path / "scores.parquet"
+        result = score_snapshot(
+            path, batch_env.models, as_of=batch_env.as_of, out=out, sources=batch_env.tables.sources
+        )
+        assert "was built before customers, " in caplog.text
+        active = active_customers(batch_env.tables, batch_env.as_of)[CUSTOMER_ID]
+        assert set(read_scores(out)[0][CUSTOMER_ID]) == set(active) & set(half[CUSTOMER_ID])
+        assert result.meta["customers_known"] == len(half)
+
+    def test_snapshot_without_the_activity_features_is_refused(self, batch_env, tmp_path):
+        path, _ = make_snapshot(batch_env.tables, as_of=batch_env.as_of, out=tmp_path / "f.parquet")
+        frame, meta = read_snapshot(path)
+        write_snapshot(frame.drop(columns="is_cancelled"), path, meta)
+        with pytest.raises(SnapshotError, match="lacks is_cancelled, needed to tell who is active"):
+            score_snapshot(
+                path, batch_env.models, as_of=batch_env.as_of, out=tmp_path / "scores.parquet"
             )
+        assert leftovers(tmp_path) == []
 
 
 class TestCampaignScores:
@@ -337,6 +350,18 @@ class TestCommands:
         result = cli("score", "--as-of", "2025-12-31", "--out", str(tmp_path / "blocker" / "s.pq"))
         assert result.exit_code == 2, result.output
         assert "Cannot write" in plain(result.output)
+
+    def test_a_snapshot_is_scored_without_the_tables(self, batch_env, cli, scored, tmp_path):
+        path, _ = make_snapshot(batch_env.tables, as_of=batch_env.as_of, out=tmp_path / "f.parquet")
+        empty = tmp_path / "no-tables"
+        empty.mkdir()
+        out = tmp_path / "scores.parquet"
+        args = ["--as-of", "2025-12-31", "--out", str(out), "--snapshot", str(path)]
+        result = cli("score", "--data", str(empty), *args)
+        assert result.exit_code == 0, result.output
+        frame, meta = read_scores(out)
+        assert meta["features"] == f"snapshot {path}" and meta["data"] == {}
+        pd.testing.assert_frame_equal(by_id(frame), by_id(scored[1]))
 
     def test_snapshot_older_than_the_models(self, batch_env, cli, tmp_path):
         path, _ = make_snapshot(batch_env.tables, as_of=batch_env.as_of, out=tmp_path / "f.parquet")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from features.build import build_features
 from features.errors import IncompleteHorizonError
 from tests.conftest import make_tables
-from training.labels import make_labels
+from training.labels import active_customers, active_in_features, make_labels
 
 CUTOFF = "2025-01-01"
 CUSTOMERS = [
@@ -100,3 +101,46 @@ class TestMakeLabels:
     def test_labels_accept_timestamps(self, tables):
         a = make_labels(tables, cutoff=pd.Timestamp(CUTOFF, tz="UTC"))
         pd.testing.assert_frame_equal(a, make_labels(tables, cutoff=CUTOFF))
+
+
+class TestActiveInFeatures:
+    """The active rule read from built features picks exactly the customers of the tables'."""
+
+    @staticmethod
+    def _both(tables, cutoff, **rule):
+        cutoff = pd.Timestamp(cutoff, tz="UTC")
+        features = build_features(tables, as_of=cutoff)
+        from_features = features.loc[active_in_features(features, **rule), "customer_id"]
+        return from_features.tolist(), active_customers(tables, cutoff, **rule)[
+            "customer_id"
+        ].tolist()
+
+    @pytest.mark.parametrize(
+        "rule",
+        [{}, {"active_days": None}, {"active_days": 214}, {"active_days": 213}, {"min_orders": 2}],
+    )
+    def test_hand_made_boundaries(self, tables, rule):
+        from_features, from_tables = self._both(tables, CUTOFF, **rule)
+        assert from_features == from_tables
+
+    def test_refund_only_and_boundary_orders(self):
+        tables = make_tables(
+            customers=[{"customer_id": c, "signup_at": "2024-01-01"} for c in (1, 2, 3, 4)],
+            transactions=[
+                # exactly 90 days before: inside the window
+                {"customer_id": 1, "ordered_at": "2024-10-03", "amount": 10.0},
+                # 90 days and a second before: outside
+                {"customer_id": 2, "ordered_at": "2024-10-02T23:59:59Z", "amount": 10.0},
+                # a refund is no order
+                {"customer_id": 3, "ordered_at": "2024-12-01", "amount": -5.0, "is_refund": True},
+                # exactly at the cutoff: the future
+                {"customer_id": 4, "ordered_at": "2025-01-01", "amount": 10.0},
+            ],
+        )
+        from_features, from_tables = self._both(tables, CUTOFF)
+        assert from_features == from_tables == [1]
+
+    @pytest.mark.parametrize("cutoff", ["2023-06-30", "2024-09-30", "2025-12-31"])
+    def test_generated_data(self, generated, cutoff):
+        from_features, from_tables = self._both(generated, cutoff)
+        assert from_features == from_tables and len(from_tables) > 100
