@@ -113,9 +113,7 @@ def find_table_file(data_dir: Path, table: str) -> Path | None:
 def table_files(data_dir: str | Path) -> dict[str, Path]:
     """``{table: file}`` of the contract tables present in ``data_dir`` (not read)."""
     return {
-        name: path
-        for name in TABLES
-        if (path := find_table_file(Path(data_dir), name)) is not None
+        name: path for name in TABLES if (path := find_table_file(Path(data_dir), name)) is not None
     }
 
 

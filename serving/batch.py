@@ -9,11 +9,11 @@ Features come from the feature snapshot of that ``as_of`` when one exists
 (:func:`score_snapshot`: read in chunks of rows; who is active is read from the
 snapshot's own features, so no table is loaded) or are built from the tables one
 customer partition at a time, for the active customers only (:func:`score_base`):
-peak working memory is one chunk's, not the base's. Each chunk's scores are appended to a temporary Parquet file beside the
-output, which is renamed over it only once everything succeeded: an interrupted or
-failed run leaves no partial file. The file's key-value metadata (key
-``churn_scores``) records ``as_of``, model versions and MLflow run ids, row counts and
-the summary.
+peak working memory is one chunk's, not the base's. Each chunk's scores are appended
+to a temporary Parquet file beside the output, which is renamed over it only once
+everything succeeded: an interrupted or failed run leaves no partial file. The file's
+key-value metadata (key ``churn_scores``) records ``as_of``, model versions and MLflow
+run ids, row counts and the summary.
 
 :func:`score_partition` is the unit of work shared with the Spark engine
 (:mod:`serving.spark`); :func:`campaign_scores` prepares a scores file for
@@ -40,7 +40,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.build import DEFAULT_WINDOWS, build_features, split_tables
+from features.build import DEFAULT_WINDOWS, build_features, feature_inputs, split_tables
 from features.errors import ConfigError, EmptyBaseError, OutputError, SnapshotError
 from features.events import as_utc, days_before
 from features.load import Tables, fingerprint, table_files, validate_tables
@@ -612,7 +612,9 @@ def score_base(
     stats: dict[str, float] = {"partition": 0.0, "features": 0.0, "score": 0.0, "write": 0.0}
     chunks = (
         score_partition(part, models, as_of=as_of, options=options, stats=stats)
-        for part in _timed_iter(split_tables(tables, partitions), stats, "partition")
+        for part in _timed_iter(
+            split_tables(feature_inputs(tables), partitions), stats, "partition"
+        )
     )
     return _write_scores(
         chunks,
