@@ -4,7 +4,7 @@
 size (22 transactions per customer, cached under ``data/bench/<n>tx/`` as Parquet, the
 same cache as ``benchmarks.features``), trains the churn and LTV models once on a small
 generated set into a temporary MLflow store and promotes them, then, per size, in
-fresh processes:
+fresh processes, ``--repeats`` rounds (default 3) interleaved, medians reported:
 
 * **end-to-end, raw**: ``load_tables`` → features built per partition for the active
   customers → ``score`` → atomic Parquet write (:func:`serving.batch.score_base`), what
@@ -46,7 +46,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.common import cpu_count, format_table, measure_isolated
+from benchmarks.common import cpu_count, format_table, measure_isolated, median_seconds
 from benchmarks.features import ensure_data
 
 log = logging.getLogger(__name__)
@@ -264,16 +264,27 @@ def _timed(label: str, task, *, setup) -> tuple[float, dict, float]:
     return run.seconds, run.result, run.peak_rss_mib
 
 
+def _median_run(runs: list[tuple[float, dict, float]]) -> tuple[float, dict, float]:
+    """(median seconds, the stages of the run at the median, largest peak MiB)."""
+    ordered = sorted(runs, key=lambda run: run[0])
+    return (
+        median_seconds([r[0] for r in runs]),
+        ordered[(len(runs) - 1) // 2][1],
+        max(r[2] for r in runs),
+    )
+
+
 def bench_size(
     customers: int,
     *,
     models_path: Path,
     work: Path,
+    repeats: int,
     spark: bool,
     spark_partitions: int,
     driver_memory: str,
 ) -> dict:
-    """All measurements of one size; the row of the report table."""
+    """All measurements of one size, ``repeats`` rounds interleaved; the report's row."""
     data_dir, record = data_for(customers)
     as_of = score_day(record)
     snapshot = ensure_snapshot(data_dir, as_of)
@@ -284,55 +295,58 @@ def bench_size(
     )
     setup = functools.partial(load_models, models_path)
     common = {"data_dir": data_dir, "as_of": as_of}
-    raw_s, raw, raw_peak = _timed(
-        "end-to-end, raw tables",
-        functools.partial(end_to_end, **common, out=work / "raw.parquet", snapshot=False),
-        setup=setup,
-    )
-    snap_s, snap, _ = _timed(
-        "end-to-end, snapshot",
-        functools.partial(end_to_end, **common, out=work / "snap.parquet", snapshot=True),
-        setup=setup,
-    )
-    raw0_s, _, _ = _timed(
-        "end-to-end, raw, no reasons",
-        functools.partial(
-            end_to_end, **common, out=work / "raw0.parquet", snapshot=False, reasons=0
-        ),
-        setup=setup,
-    )
     rows_setup = functools.partial(active_rows, models_path, **common, snapshot=snapshot)
-    score3_s, _, _ = _timed(
-        "score(), 3 reasons", functools.partial(score_in_memory, reasons=3), setup=rows_setup
-    )
-    score0_s, _, _ = _timed(
-        "score(), no reasons", functools.partial(score_in_memory, reasons=0), setup=rows_setup
-    )
-    bare_s, bare, _ = _timed(
-        "bare Booster.predict",
-        bare_predict,
-        setup=functools.partial(matrix, models_path, **common, snapshot=snapshot),
-    )
-    both_s, both, _ = _timed(
-        "bare predict, both models",
-        bare_predict_both,
-        setup=functools.partial(both_matrices, models_path, **common, snapshot=snapshot),
-    )
+    runs = {  # key: (label, task, setup)
+        "raw": (
+            "end-to-end, raw tables",
+            functools.partial(end_to_end, **common, out=work / "raw.parquet", snapshot=False),
+            setup,
+        ),
+        "snapshot": (
+            "end-to-end, snapshot",
+            functools.partial(end_to_end, **common, out=work / "snap.parquet", snapshot=True),
+            setup,
+        ),
+        "raw0": (
+            "end-to-end, raw, no reasons",
+            functools.partial(
+                end_to_end, **common, out=work / "raw0.parquet", snapshot=False, reasons=0
+            ),
+            setup,
+        ),
+        "score3": ("score(), 3 reasons", functools.partial(score_in_memory, reasons=3), rows_setup),
+        "score0": (
+            "score(), no reasons",
+            functools.partial(score_in_memory, reasons=0),
+            rows_setup,
+        ),
+        "bare": (
+            "bare Booster.predict",
+            bare_predict,
+            functools.partial(matrix, models_path, **common, snapshot=snapshot),
+        ),
+        "both": (
+            "bare predict, both models",
+            bare_predict_both,
+            functools.partial(both_matrices, models_path, **common, snapshot=snapshot),
+        ),
+    }
+    measured: dict[str, list] = {key: [] for key in runs}
+    for round_ in range(1, repeats + 1):  # interleaved: background load falls on all alike
+        print(f" round {round_} of {repeats}", flush=True)
+        for key, (label, task, task_setup) in runs.items():
+            measured[key].append(_timed(label, task, setup=task_setup))
+    median = {key: _median_run(m) for key, m in measured.items()}
     return {
         "customers": record["customers"],
-        "scored": raw["rows"],
-        "raw": raw_s,
-        "snapshot": snap_s,
-        "raw0": raw0_s,
-        "score3": score3_s,
-        "score0": score0_s,
-        "bare": bare_s,
-        "both": both_s,
-        "peak": raw_peak,
-        "stages": raw,
-        "snapshot_stages": snap,
-        "trees": bare["trees"],
-        "trees_both": both["trees"],
+        "repeats": repeats,
+        "scored": median["raw"][1]["rows"],
+        **{key: median[key][0] for key in runs},
+        "peak": median["raw"][2],
+        "stages": median["raw"][1],
+        "snapshot_stages": median["snapshot"][1],
+        "trees": median["bare"][1]["trees"],
+        "trees_both": median["both"][1]["trees"],
         **(_spark(common, setup, work, spark_partitions, driver_memory) if spark else {}),
     }
 
@@ -356,7 +370,8 @@ def report(rows: list[dict]) -> None:
     """Print the tables and the verdict."""
     largest = rows[-1]
     print(
-        f"\nbatch scoring, one fresh process per measurement; {cpu_count()} CPU(s); "
+        f"\nbatch scoring, median of {largest['repeats']} fresh-process runs per measurement "
+        f"(Spark: one run); {cpu_count()} CPU(s); "
         f"{PARTITIONS} partitions; churn booster {largest['trees']} trees, both models "
         f"{largest['trees_both']} trees. Rows = customers scored (active at as_of); seconds."
     )
@@ -439,7 +454,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=",".join(map(str, SIZES)),
         help="customers per data set, comma-separated (default: %(default)s)",
     )
-    parser.add_argument("--no-spark", action="store_true", help="skip the Spark engine")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="runs of each measurement, interleaved; medians reported (default: %(default)s)",
+    )
+    parser.add_argument("--no-spark", action="store_true", help="skip the Spark engine (run once)")
     parser.add_argument(
         "--spark-partitions",
         type=int,
@@ -458,6 +479,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--sizes must be whole numbers separated by commas, got {args.sizes!r}")
     if not args.sizes or min(args.sizes) < 1:
         parser.error("--sizes must be positive")
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     return args
 
 
@@ -479,6 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 n,
                 models_path=models_path,
                 work=work,
+                repeats=args.repeats,
                 spark=not args.no_spark and n == args.sizes[-1],
                 spark_partitions=args.spark_partitions,
                 driver_memory=args.spark_driver_memory,
