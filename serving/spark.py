@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pyarrow as pa
 
+from features.build import EVENT_COLUMNS
 from features.errors import (
     ChurnError,
     ConfigError,
@@ -248,7 +249,11 @@ def _read_tables(
     delimiter: str = ",",
     encoding: str = "utf-8",
 ) -> tuple[dict, dict]:
-    """``{table: Spark DataFrame}`` of the tables found (contract columns), and their paths.
+    """``{table: Spark DataFrame}`` of the tables found, and their paths.
+
+    Kept: the contract's required columns and those the features read (every customer
+    column; :data:`features.build.EVENT_COLUMNS` of the event tables), so no unused
+    column (an order id, say) is shuffled.
 
     ``<data>/<table>.parquet`` is read first, else ``<table>.csv`` (header row, types
     inferred; ``validate_tables`` parses what is left as text, as for the local engine).
@@ -272,11 +277,26 @@ def _read_tables(
         problems += [
             Problem(path, c, "is missing (required by the data contract)") for c in missing
         ]
-        frames[name] = frame.select([c.name for c in spec.columns if c.name in frame.columns])
+        used = _used_columns(name)
+        frames[name] = frame.select(
+            [
+                c.name
+                for c in spec.columns
+                if c.name in frame.columns and (c.required or c.name in used)
+            ]
+        )
         paths[name] = path
     if problems:
         raise DataContractError(problems)
     return frames, paths
+
+
+def _used_columns(table: str) -> set[str]:
+    """Contract columns of ``table`` that scoring reads; every column of ``customers``."""
+    if table not in EVENT_COLUMNS:
+        return {c.name for c in TABLES[table].columns}
+    time_column, others = EVENT_COLUMNS[table]
+    return {CUSTOMER_ID, time_column, *others}
 
 
 def _integer_ids(frames: Mapping[str, DataFrame]) -> bool:
