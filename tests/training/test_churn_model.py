@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from features.errors import ConfigError
+from training.attribution import PathAttribution
 from training.churn_model import ChurnModel
 from training.dataset import labelled_features
 from training.matrix import FeatureSpec
@@ -45,6 +46,8 @@ class TestPathContributions:
             model.spec_.matrix(frame), pred_contrib=True, num_iteration=booster.best_iteration
         )[:, -1]
         np.testing.assert_allclose(path.sum(axis=1) + shap_bias, _raw(model, frame), atol=1e-9)
+        paths = PathAttribution.of(booster, booster.best_iteration)
+        assert paths.bias == pytest.approx(shap_bias[0], abs=1e-9)
         assert list(path.columns) == model.spec_.names
         assert path.index.equals(frame.index)
 
