@@ -62,6 +62,7 @@ __all__ = [
     "ScoreSummary",
     "campaign_scores",
     "check_features",
+    "check_partitions",
     "find_snapshot",
     "read_scores",
     "score_base",
@@ -435,7 +436,7 @@ def score_snapshot(
         As :func:`score_base`; SnapshotError also when the file is no snapshot, is for
         another ``as_of`` or lacks the features that tell who is active.
     """
-    _check_partitions(partitions)
+    check_partitions(partitions)
     path, as_of = Path(snapshot), as_utc(as_of)
     meta = read_meta(path)
     if as_utc(meta.as_of) != as_of:
@@ -606,7 +607,7 @@ def score_base(
     --------
     score_snapshot : the same from an existing feature snapshot.
     """
-    _check_partitions(partitions)
+    check_partitions(partitions)
     as_of = as_utc(as_of)
     check_features(feature_names(options), models, source="The feature build")
     stats: dict[str, float] = {"partition": 0.0, "features": 0.0, "score": 0.0, "write": 0.0}
@@ -631,7 +632,8 @@ def score_base(
     )
 
 
-def _check_partitions(partitions: object) -> None:
+def check_partitions(partitions: object) -> None:
+    """Refuse a partition count that is not a whole number of at least 1 (ConfigError)."""
     if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
         raise ConfigError("partitions", partitions, "a whole number of at least 1")
 

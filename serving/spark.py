@@ -56,6 +56,7 @@ from serving.batch import (
     ScoreOptions,
     ScoreSummary,
     check_features,
+    check_partitions,
     feature_names,
     run_record,
     score_partition,
@@ -184,8 +185,7 @@ def score_spark(
         As the local engine; an error inside a Spark task is re-raised as a
         :class:`~features.errors.ChurnError` with the task's message.
     """
-    if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
-        raise ConfigError("partitions", partitions, "a whole number of at least 1")
+    check_partitions(partitions)
     as_of = as_utc(as_of)
     options = options or ScoreOptions()
     spark = spark or spark_session()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,8 +10,20 @@ import pandas as pd
 import pytest
 
 from features.load import Tables, load_tables
+from features.schema import CUSTOMER_ID
 from features.synthetic import generate
 from tests.conftest import mlflow_state_restored
+
+
+def by_id(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows sorted by customer id, index reset (engines and partitions order rows apart)."""
+    return frame.sort_values(CUSTOMER_ID, kind="stable").reset_index(drop=True)
+
+
+def plain(output: str) -> str:
+    """CLI output without the error panel's borders and line wrapping."""
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", output).split())
+
 
 REPO = Path(__file__).resolve().parents[2]
 OFFERS_FILE = REPO / "offers.toml"

@@ -31,19 +31,11 @@ from serving.batch import (
     score_snapshot,
 )
 from serving.scoring import SCORE_COLUMNS
+from tests.serving.conftest import by_id, plain
 from training.labels import active_customers
 
 pytestmark = pytest.mark.usefixtures("isolated_mlflow")  # the CLI sets MLflow URIs
 runner = CliRunner()
-
-
-def by_id(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values(CUSTOMER_ID, kind="stable").reset_index(drop=True)
-
-
-def plain(output: str) -> str:
-    """CLI output without the error panel's borders and line wrapping."""
-    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", output).split())
 
 
 def leftovers(folder: Path) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from churn.cli import app
 from features.errors import ChurnError, DataContractError, EmptyBaseError
 from features.schema import CUSTOMER_ID
 from serving.batch import ScoreOptions, read_scores, score_base
+from tests.serving.conftest import by_id, plain
 
 pytestmark = [
     pytest.mark.slow,
@@ -21,14 +21,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
 ]
 runner = CliRunner()
-
-
-def by_id(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values(CUSTOMER_ID, kind="stable").reset_index(drop=True)
-
-
-def plain(output: str) -> str:
-    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", output).split())
 
 
 def hidden(folder: Path) -> list[str]:
