@@ -157,7 +157,7 @@ def load_tables(
             if spec.required:
                 problems.append(Problem(f"{data_dir}/{name}.csv", None, "is missing (or .parquet)"))
             continue
-        frame, read_problem = _read(path, delimiter=delimiter, encoding=encoding)
+        frame, read_problem = read_file(path, delimiter=delimiter, encoding=encoding)
         if read_problem:
             problems.append(read_problem)
             continue
@@ -210,7 +210,15 @@ def _empty(spec: TableSpec) -> pd.DataFrame:
     )[0]
 
 
-def _read(path: Path, *, delimiter: str, encoding: str) -> tuple[pd.DataFrame, Problem | None]:
+def read_file(
+    path: Path, *, delimiter: str = ",", encoding: str = "utf-8"
+) -> tuple[pd.DataFrame, Problem | None]:
+    """Read one ``.parquet`` file, or any other file as CSV, as it is (no renaming, no types).
+
+    Returns the frame and None, or an empty frame (or the one-column misread) and the
+    :class:`Problem` that stops the read: unreadable file, a delimiter that looks wrong,
+    text that is not ``encoding``.
+    """
     name = path.name
     try:
         if path.suffix == ".parquet":
@@ -313,19 +321,37 @@ def _conform(
     return frame, problems
 
 
+def parse_utc(values: pd.Series, *, date_format: str = "ISO8601") -> pd.Series:
+    """Parse timestamps as UTC: the one timestamp parser of the data contract.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Datetimes (naive ones are taken as UTC, aware ones converted) or text.
+    date_format : str, default "ISO8601"
+        How text is written: ``"ISO8601"`` or a ``strftime`` format such as
+        ``"%m/%d/%Y %H:%M"``; text with an offset is converted to UTC, without one it is
+        taken as UTC.
+
+    Returns
+    -------
+    pandas.Series
+        ``datetime64[ns, UTC]``, same index; NaT where a value is missing or unparseable.
+    """
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
+        stamps = (
+            values if isinstance(values.dtype, pd.DatetimeTZDtype) else values.dt.tz_localize("UTC")
+        )
+        return stamps.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
+    return pd.to_datetime(
+        values.astype("string"), utc=True, errors="coerce", format=date_format
+    ).astype(TIMESTAMP_DTYPE)
+
+
 def _coerce(values: pd.Series, column: Column) -> pd.Series:
     kind = column.kind
     if kind in ("timestamp", "date"):
-        if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
-            stamps = (
-                values
-                if isinstance(values.dtype, pd.DatetimeTZDtype)
-                else values.dt.tz_localize("UTC")
-            )
-            return stamps.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
-        return pd.to_datetime(
-            values.astype("string"), utc=True, errors="coerce", format="ISO8601"
-        ).astype(TIMESTAMP_DTYPE)
+        return parse_utc(values)
     if kind in ("float", "int"):
         return pd.to_numeric(values, errors="coerce").astype("float64")
     if kind == "bool":

@@ -9,8 +9,6 @@ an interrupted write never leaves a partial snapshot.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.atomic import write_table_atomic
 from features.errors import SnapshotError
 from features.schema import CONTRACT_VERSION, CUSTOMER_ID
 
@@ -40,24 +39,6 @@ class SnapshotMeta:
 def snapshot_path(folder: str | Path, as_of: pd.Timestamp) -> Path:
     """Conventional snapshot file for a cutoff: ``folder/features_YYYY-MM-DD.parquet``."""
     return Path(folder) / f"features_{as_of:%Y-%m-%d}.parquet"
-
-
-def write_table_atomic(table: pa.Table, path: str | Path) -> Path:
-    """Write a Parquet table to ``path`` through a temporary file and an atomic rename."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise SnapshotError(f"Cannot write {path}: {e.strerror or e}.") from e
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_snapshot(features: pd.DataFrame, path: str | Path, meta: SnapshotMeta) -> Path:
