@@ -65,7 +65,10 @@ def write_table_atomic(
         os.replace(tmp, path)
     except OSError as e:
         _discard(tmp)
-        raise OutputError(str(path), e.strerror or str(e).splitlines()[0]) from e
+        reason = e.strerror or str(e).splitlines()[0]
+        if path.parent.is_file():
+            reason = f"its folder {path.parent} is a file"
+        raise OutputError(str(path), reason) from e
     except BaseException:
         _discard(tmp)
         raise
