@@ -7,17 +7,19 @@ exit code 2; nothing the user can fix ends in a traceback.
 from __future__ import annotations
 
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from typer.core import TyperGroup
 
 from churn.settings import Settings, load_settings
-from features.errors import ChurnError
+from features.errors import ChurnError, ConfigError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -32,7 +34,7 @@ class _UserErrorGroup(TyperGroup):
         except ChurnError as e:
             err_console.print(
                 Panel(
-                    str(e),
+                    escape(str(e)),  # messages quote user values and "[section]" names
                     title="churn: error",
                     title_align="left",
                     border_style="red",
@@ -181,6 +183,102 @@ def features(
         f"Wrote {path}: {meta.rows:,} customers × {len(meta.features)} features "
         f"as of {cutoff:%Y-%m-%d}."
     )
+
+
+import_app = typer.Typer(
+    cls=TyperGroup, help="Convert raw exports into the contract tables.", no_args_is_help=True
+)
+app.add_typer(import_app, name="import")
+
+
+class TableFormat(StrEnum):
+    """File format of the tables written (see features.atomic.FILE_FORMATS)."""
+
+    parquet = "parquet"
+    csv = "csv"
+
+
+@import_app.command("orders")
+def import_orders_command(
+    orders: Annotated[
+        Path,
+        typer.Option(
+            "--orders", help="Order-lines export, one row per invoice line (.parquet or CSV)."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder to write customers and transactions into.")
+    ],
+    file_format: Annotated[
+        TableFormat, typer.Option("--format", help="Format of the tables written.")
+    ] = TableFormat.parquet,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--column",
+            metavar="FIELD=NAME",
+            help="Your column for a field (invoice, customer_id, ordered_at, quantity, "
+            "unit_price, country); repeatable; overrides \\[import.columns] of the settings.",
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Turn an order-lines export into customers and transactions (one per invoice)."""
+    from features.orders_import import import_orders
+
+    options = _settings(config).import_
+    columns = dict(options.columns)
+    for item in column or []:
+        field, sep, name = item.partition("=")
+        if not sep or not field.strip() or not name.strip():
+            raise ConfigError("--column", item, "FIELD=NAME, e.g. customer_id=Customer ID")
+        columns[field.strip()] = name.strip()
+    with err_console.status("importing order lines"):
+        summary = import_orders(
+            orders,
+            out,
+            columns=columns,
+            refund_prefix=options.refund_prefix,
+            date_format=options.date_format,
+            file_format=file_format.value,
+            delimiter=options.delimiter,
+            encoding=options.encoding,
+        )
+    _print_import(summary, orders)
+
+
+def _print_import(summary, orders: Path) -> None:
+    """The import's counts as a Rich table, the files written, and what was left out."""
+    from rich.table import Table
+
+    s = summary
+    refunds = f"{s.cancellations:,} cancelled + {s.negative_not_cancelled:,} other negative"
+    country = "country: most frequent on their lines" if s.with_country else "no country"
+    table = Table(title=f"Imported {escape(str(orders))}", show_header=False)
+    for name, justify in (("what", "left"), ("rows", "right"), ("note", "left")):
+        table.add_column(name, justify=justify)
+    for what, n, note in (
+        ("order lines read", s.lines, ""),
+        ("lines without customer id", s.lines_without_customer, "not imported"),
+        ("invoices", s.invoices, f"{s.invoices_without_customer:,} without a customer id"),
+        ("transactions", s.transactions, "one per invoice and customer"),
+        ("refunds", s.refunds, refunds),
+        ("zero-amount transactions", s.zero_amount, "kept"),
+        ("customers", s.customers, country),
+    ):
+        table.add_row(what, f"{n:,}", note)
+    console.print(table)
+    console.print(
+        f"Net amount {s.net_amount:,.2f}; lines from {s.first_line_at:%Y-%m-%d %H:%M} to "
+        f"{s.last_line_at:%Y-%m-%d %H:%M} UTC."
+    )
+    for name, path in s.files.items():
+        console.print(f"Wrote {name}: {escape(str(path))}")
+    if s.lines_without_customer:
+        err_console.print(
+            f"[yellow]warning:[/] {s.lines_without_customer:,} of {s.lines:,} order lines have "
+            "no customer id and were not imported."
+        )
 
 
 def _train_config(settings: Settings):

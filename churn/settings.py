@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from features.errors import ConfigError
@@ -30,6 +30,23 @@ class DataSettings(BaseModel):
         default_factory=dict,
         description="Per table, {contract column: your column} for your own column names.",
     )
+
+
+class ImportSettings(BaseModel):
+    """How ``churn import orders`` reads an order-lines export (section ``[import]``)."""
+
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="{field: your column} for invoice, customer_id, ordered_at, quantity, "
+        "unit_price, country; unset fields keep the UCI Online Retail names (InvoiceNo, "
+        "CustomerID, InvoiceDate, Quantity, UnitPrice, Country).",
+    )
+    refund_prefix: str = Field("C", description='Invoice prefix of cancellations; "" for none.')
+    date_format: str = Field(
+        "ISO8601", description='How text timestamps are written, e.g. "%m/%d/%Y %H:%M".'
+    )
+    delimiter: str = Field(",", description="CSV field delimiter of the export.")
+    encoding: str = Field("utf-8", description="CSV text encoding of the export.")
 
 
 class FeatureSettings(BaseModel):
@@ -71,6 +88,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHURN_", env_nested_delimiter="__")
 
     data: DataSettings = DataSettings()
+    # `import` is a Python keyword: the field is import_, the section [import], and the
+    # second alias keeps the environment's prefix (CHURN_IMPORT__REFUND_PREFIX=...).
+    import_: ImportSettings = Field(
+        default_factory=ImportSettings, validation_alias=AliasChoices("import", "churn_import")
+    )
     features: FeatureSettings = FeatureSettings()
     training: TrainingSettings = TrainingSettings()
     serving: ServingSettings = ServingSettings()
