@@ -303,6 +303,16 @@ class TestCli:
         assert result.exit_code == 0, result.output
         assert_frame_equal(loaded(tmp_path / "out")[0], expected_transactions())
 
+    def test_the_import_section_and_its_environment_override(self, tmp_path, monkeypatch):
+        from churn.settings import load_settings
+
+        config = tmp_path / "churn.toml"
+        config.write_text('[import]\nrefund_prefix = "R"\n[import.columns]\ninvoice = "bill"\n')
+        monkeypatch.setenv("CHURN_IMPORT__DATE_FORMAT", "%d.%m.%Y")
+        options = load_settings(config).import_
+        assert options.columns == {"invoice": "bill"} and options.refund_prefix == "R"
+        assert options.date_format == "%d.%m.%Y"
+
     def test_bad_input_is_one_error_panel_and_exit_2(self, tmp_path):
         (tmp_path / "orders.csv").write_text(LINES.replace("2024-01-06 09:00:00", "[soon]"))
         result = CliRunner().invoke(
