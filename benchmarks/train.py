@@ -92,7 +92,7 @@ def bare(state) -> int:
     X, y, X_cal, y_cal = state
     data = lgb.Dataset(X, y)
     booster = lgb.train(
-        lgb_params(None, 0),
+        lgb_params(None, 0, rows=len(y)),
         data,
         num_boost_round=MAX_ROUNDS,
         valid_sets=[lgb.Dataset(X_cal, y_cal, reference=data)],

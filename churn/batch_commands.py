@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -94,7 +95,7 @@ def score(
     ] = Attribution.path,
     config: ConfigOpt = None,
 ) -> None:
-    """Score every active customer: risk, predicted LTV, reasons and the offer to make."""
+    """Score the base ([scoring] population): risk, predicted LTV, reasons and the offer."""
     from features.load import table_files
     from serving.batch import ScoreOptions, find_snapshot, score_base, score_snapshot
     from serving.scoring import ScoringModels
@@ -115,6 +116,15 @@ def score(
             ltv_ref=ltv_version,
             offers_file=settings.serving.offers_file,
         )
+    if models.population != settings.scoring.population:
+        raise ConfigError(
+            "[scoring] population",
+            settings.scoring.population,
+            f"the population {models.churn.name} v{models.churn.version} was trained on "
+            f"('{models.population}'): models score the population they learned from; "
+            "retrain with `churn train` after changing it",
+        )
+    options = dataclasses.replace(options, active_days=models.active_days)
     if engine is Engine.spark:
         if snapshot is not None:
             raise ConfigError(

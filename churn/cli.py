@@ -282,10 +282,12 @@ def _print_import(summary, orders: Path) -> None:
 
 
 def _train_config(settings: Settings):
+    from training.labels import POPULATIONS
     from training.train import TrainConfig
 
     t = settings.training
     return TrainConfig(
+        active_days=POPULATIONS[settings.scoring.population],
         horizon_days=t.horizon_days,
         ltv_horizon_days=t.ltv_horizon_days,
         train_cutoffs=t.cutoffs,

@@ -62,10 +62,26 @@ class TrainingSettings(BaseModel):
 
     horizon_days: int = Field(90, gt=0, description="Churn label horizon H, days.")
     ltv_horizon_days: int = Field(365, gt=0, description="LTV label horizon L, days.")
-    cutoffs: int = Field(6, ge=2, description="Training cutoffs stacked, validation included.")
+    cutoffs: int = Field(
+        6,
+        ge=1,
+        description="Training cutoffs stacked (the calibration and validation cutoffs come "
+        "on top).",
+    )
     cutoff_spacing_days: int = Field(30, gt=0, description="Days between cutoffs.")
     seed: int = Field(0, description="Random seed for every model.")
     promote_metric: Literal["roc_auc", "pr_auc", "log_loss", "brier"] = "roc_auc"
+
+
+class ScoringSettings(BaseModel):
+    """Who is trained on and scored."""
+
+    population: Literal["active", "all"] = Field(
+        "active",
+        description="active: customers with an order in the last 90 days; all: every "
+        "customer who ever ordered (lapsed ones get win-back offers; cancelled ones are "
+        "reported as churned). Models are trained on the population they score.",
+    )
 
 
 class ServingSettings(BaseModel):
@@ -95,6 +111,7 @@ class Settings(BaseSettings):
     )
     features: FeatureSettings = FeatureSettings()
     training: TrainingSettings = TrainingSettings()
+    scoring: ScoringSettings = ScoringSettings()
     serving: ServingSettings = ServingSettings()
     tracking_uri: str | None = Field(
         None, description="MLflow tracking URI; MLFLOW_TRACKING_URI wins, else mlruns/mlflow.db."

@@ -17,6 +17,7 @@ from features.errors import ConfigError
 from features.events import as_utc, days_before, visible_events
 from features.frequency import frequency_features
 from features.load import Tables
+from features.purchase_days import purchase_day_features
 from features.recency import recency_features, tenure_features
 from features.schema import CUSTOMER_ID
 from features.spend import spend_features
@@ -87,7 +88,9 @@ def build_features(
     def view(table: str):
         time_column, columns = EVENT_COLUMNS[table]
         frame = getattr(tables, table)
-        return visible_events(frame, time_column, index=index, as_of=as_of, columns=columns)
+        return visible_events(
+            frame, time_column, index=index, as_of=as_of, columns=(time_column, *columns)
+        )
 
     txn = view("transactions")
     orders = txn.subset(txn.column("is_refund") != 1)
@@ -98,6 +101,7 @@ def build_features(
     columns |= recency_features(orders, tickets, surveys, offers)
     columns |= frequency_features(orders, windows=windows)
     columns |= spend_features(txn, windows=windows)
+    columns |= purchase_day_features(txn, time_column=EVENT_COLUMNS["transactions"][0], as_of=as_of)
     columns |= support_features(tickets, windows=windows, as_of=as_of, sla_hours=sla_hours)
     columns |= survey_features(surveys)
     columns |= offer_features(offers)

@@ -48,7 +48,7 @@ from features.schema import CONTRACT_VERSION, CUSTOMER_ID
 from features.snapshot import read_meta, snapshot_path
 from serving.campaign import SCORE_COLUMNS as CAMPAIGN_COLUMNS
 from serving.offers import RISK_BANDS, OfferCatalog, require_columns
-from training.labels import ACTIVE_FEATURES, active_customers, active_in_features
+from training.labels import ACTIVE_FEATURES, active_customers, population_in_features
 
 if TYPE_CHECKING:  # serving.scoring imports MLflow: only scoring needs it, not campaigns
     from serving.scoring import ScoringModels
@@ -79,6 +79,7 @@ META_SIDECAR = "_churn_scores.json"
 """The record's file inside a scores *folder* (as the Spark engine writes)."""
 
 _VALUE_TYPES: dict[str, pa.DataType] = {
+    "status": pa.string(),
     "churn_probability": pa.float64(),
     "risk_band": pa.string(),
     "predicted_ltv": pa.float64(),
@@ -124,11 +125,16 @@ class ScoreOptions:
     attribution: Attribution = "path"
 
     def active_rule(self) -> str:
-        """The definition of an active customer, in words."""
-        rule = f"signed up, not cancelled, at least {self.min_orders} order(s)"
-        if self.active_days is not None:
-            rule += f", one in the {self.active_days} days before"
-        return rule
+        """The definition of the scored population, in words."""
+        if self.active_days is None:
+            return (
+                f"signed up, at least {self.min_orders} order(s) (population all: lapsed "
+                "customers included, cancelled ones reported as churned)"
+            )
+        return (
+            f"signed up, not cancelled, at least {self.min_orders} order(s), one in the "
+            f"{self.active_days} days before (population active)"
+        )
 
 
 @dataclass(frozen=True)
@@ -285,18 +291,23 @@ def score_partition(
         One row per customer active at ``as_of``, sorted by ``customer_id``.
     """
     stats = {} if stats is None else stats
-    with _timer(stats, "features"):
-        active = active_customers(
-            tables, as_of, min_orders=options.min_orders, active_days=options.active_days
-        )[CUSTOMER_ID]
-        features = build_features(
-            tables.of_customers(active),
-            as_of=as_of,
-            windows=options.windows,
-            sla_hours=options.sla_hours,
-        )
     known = days_before(tables.customers["signup_at"], as_of) > 0
     stats["known"] = stats.get("known", 0) + int(known.sum())
+    with _timer(stats, "features"):
+        if options.active_days is not None:  # build features for the active ones only
+            tables = tables.of_customers(
+                active_customers(
+                    tables, as_of, min_orders=options.min_orders, active_days=options.active_days
+                )[CUSTOMER_ID]
+            )
+        features = build_features(
+            tables, as_of=as_of, windows=options.windows, sla_hours=options.sla_hours
+        )
+        features = features.loc[
+            population_in_features(
+                features, min_orders=options.min_orders, active_days=options.active_days
+            )
+        ]
     with _timer(stats, "score"):
         return score_features(features, models, options)
 
@@ -466,10 +477,10 @@ def score_snapshot(
             with _timer(stats, "features"):
                 features = batch.to_pandas()
             with _timer(stats, "score"):
-                active = active_in_features(
+                scored = population_in_features(
                     features, min_orders=options.min_orders, active_days=options.active_days
                 )
-                scores = score_features(features.loc[active], models, options)
+                scores = score_features(features.loc[scored], models, options)
             yield scores
 
     return _write_scores(

@@ -13,9 +13,8 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from features.schema import CUSTOMER_ID
-from serving.online import OFFER_INPUTS
 from serving.schemas import FeatureRow
-from serving.scoring import ScoringModels
+from serving.scoring import OFFER_INPUTS, ScoringModels
 
 Kinds = Mapping[str, tuple[str, ...] | None]
 SHOWN = 3
@@ -28,9 +27,9 @@ def feature_kinds(models: ScoringModels) -> dict[str, tuple[str, ...] | None]:
     """
     kinds: dict[str, tuple[str, ...] | None] = {}
     for model in (models.churn.model, models.ltv.model):
-        spec = model.spec_
-        kinds.update({name: None for name in spec.numeric if name not in kinds})
-        kinds.update({name: tuple(levels) for name, levels in spec.categorical.items()})
+        spec, inputs = model.spec_, set(model.input_names)
+        kinds.update({n: None for n in spec.numeric if n not in kinds and n in inputs})
+        kinds.update({n: tuple(levels) for n, levels in spec.categorical.items() if n in inputs})
     return kinds
 
 

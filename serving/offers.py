@@ -62,6 +62,9 @@ PREDICTED_LTV = "predicted_ltv"
 LOYALTY_TIER = "loyalty_tier"
 CONTRACT_TYPE = "contract_type"
 OPEN_TICKETS = "open_tickets"
+STATUS = "status"
+STATUSES = ("active", "lapsed")
+"""Statuses an offer's ``statuses`` rule may name (a cancelled customer gets no offer)."""
 
 REQUIRED_COLUMNS: tuple[str, ...] = (CUSTOMER_ID, CHURN_PROBABILITY, PREDICTED_LTV)
 """Columns :func:`decide` needs."""
@@ -211,12 +214,21 @@ class Offer(BaseModel):
     min_open_tickets: int | None = Field(
         None, strict=True, ge=1, description="Fewest open support tickets; None for no rule."
     )
+    statuses: tuple[str, ...] | None = Field(
+        None,
+        min_length=1,
+        description="Customer statuses allowed (active, lapsed): win-back offers name "
+        "lapsed; None for all.",
+    )
 
     @model_validator(mode="after")
     def _known_contract_types(self) -> Offer:
         unknown = [c for c in self.contract_types or () if c not in CONTRACT_TYPES]
         if unknown:
             raise _rule_error("contract_types", unknown, f"one of {', '.join(CONTRACT_TYPES)}")
+        unknown = [c for c in self.statuses or () if c not in STATUSES]
+        if unknown:
+            raise _rule_error("statuses", unknown, f"one of {', '.join(STATUSES)}")
         return self
 
 
@@ -520,6 +532,7 @@ class _Assessment:
     tier: pd.Series  # (n,) string, NA when unknown
     contract: pd.Series  # (n,) string, NA when unknown
     tickets: np.ndarray  # (n,) float, NaN when unknown
+    status: pd.Series  # (n,) string, NA when unknown
     value: np.ndarray  # (n, m) float, expected value
     rules: dict[str, np.ndarray]  # rule -> (n, m) bool, True where the rule allows
     eligible: np.ndarray  # (n, m) bool
@@ -565,6 +578,7 @@ def _assess(customers: pd.DataFrame, catalog: OfferCatalog) -> _Assessment:
         else np.full(len(customers), np.nan)
     )
     segment = value_segment(ltv, catalog.segments)
+    status = _text(customers, STATUS)
 
     offers = catalog.offers
     n, m = len(customers), len(offers)
@@ -574,7 +588,14 @@ def _assess(customers: pd.DataFrame, catalog: OfferCatalog) -> _Assessment:
 
     rules = {
         rule: np.ones((n, m), dtype=bool)
-        for rule in ("segments", "tiers", "min_ltv", "contract_types", "min_open_tickets")
+        for rule in (
+            "segments",
+            "tiers",
+            "min_ltv",
+            "contract_types",
+            "min_open_tickets",
+            "statuses",
+        )
     }
     segment_series = pd.Series(segment, dtype="string")
     for j, offer in enumerate(offers):
@@ -589,6 +610,10 @@ def _assess(customers: pd.DataFrame, catalog: OfferCatalog) -> _Assessment:
         rules["min_ltv"][:, j] = ltv >= offer.min_ltv
         if offer.min_open_tickets is not None:
             rules["min_open_tickets"][:, j] = tickets >= offer.min_open_tickets
+        if offer.statuses is not None:
+            rules["statuses"][:, j] = status.isin(offer.statuses).to_numpy(
+                dtype=bool, na_value=False
+            )
     eligible = np.logical_and.reduce(list(rules.values())) if m else np.ones((n, 0), bool)
     return _Assessment(
         risk=risk_band(p, catalog.risk),
@@ -597,6 +622,7 @@ def _assess(customers: pd.DataFrame, catalog: OfferCatalog) -> _Assessment:
         tier=tier,
         contract=contract,
         tickets=tickets,
+        status=status,
         value=value,
         rules=rules,
         eligible=eligible,
@@ -772,6 +798,8 @@ def _reasons(offer: Offer, a: _Assessment, j: int) -> list[str]:
             else f"customer has {a.tickets[0]:g}"
         )
         out.append(f"needs at least {need} open support ticket{plural}, {has}")
+    if not a.rules["statuses"][0, j]:
+        out.append(f"needs status {_either(offer.statuses)}, {_is(a.status[0], 'status')}")
     return out
 
 

@@ -29,7 +29,7 @@ from mlflow import MlflowClient
 from features.errors import ModelRegistryError
 from features.schema import CUSTOMER_ID
 from features.snapshot import SnapshotMeta, latest_snapshot, read_snapshot
-from serving.scoring import SCORE_COLUMNS, ScoringModels, score
+from serving.scoring import OFFER_INPUTS, SCORE_COLUMNS, ScoringModels, score
 from training.registry import CHAMPION, CHURN_MODEL, LTV_MODEL, alias_version
 from training.tracking import resolve_uri
 
@@ -40,9 +40,6 @@ MAX_REASONS = 5
 
 CHUNK_ROWS = 50_000
 """Customers scored per :func:`~serving.scoring.score` call at load (bounds peak memory)."""
-
-OFFER_INPUTS = ("loyalty_tier", "contract_type", "open_tickets")
-"""Feature columns the offer policy reads besides the two predictions."""
 
 
 def customer_key(customer_id: object) -> str:
@@ -189,12 +186,29 @@ class OnlineState:
         record["reasons"] = (record["reasons"] or [])[:reasons]
         return record
 
+    def outside_population(self, row: int) -> str | None:
+        """Why snapshot row ``row`` is outside the models' population, or None.
+
+        A ``lapsed`` customer (no order in the last 90 days, or none at all) is outside a
+        churn model trained on the ``active`` population: its score would be a guess.
+        Cancelled customers are always answered (as churned).
+        """
+        status = self._columns["status"][row]
+        if status != "lapsed" or self.models.population == "all":
+            return None
+        return (
+            "lapsed customer (no order in the last 90 days): the models were trained on "
+            'active customers only; set [scoring] population = "all" and retrain to '
+            "score lapsed customers"
+        )
+
     def offer_inputs(self, row: int) -> dict[str, Any]:
         """What the offer policy reads for snapshot row ``row`` (None when unknown)."""
         record = self.score_record(row, reasons=0)
         out = {
             "churn_probability": record["churn_probability"],
             "predicted_ltv": record["predicted_ltv"],
+            "status": record["status"],
         }
         for column in OFFER_INPUTS:
             out[column] = (

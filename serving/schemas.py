@@ -61,6 +61,10 @@ class CustomerScore(BaseModel):
     """Risk, value, reasons and the offer to make, for one customer."""
 
     customer_id: CustomerId
+    status: str = Field(
+        description="active (an order in the last 90 days), lapsed (none that recent) or "
+        "cancelled (churned: probability 1, no offer)."
+    )
     churn_probability: float = Field(
         description="Probability of churning within the churn horizon (90 days by default), 0–1."
     )
@@ -124,6 +128,7 @@ class OfferInputs(BaseModel):
         description="subscription or non_contractual; null when unknown."
     )
     open_tickets: float | None = Field(description="Open support tickets; null when unknown.")
+    status: str | None = Field(None, description="active, lapsed or cancelled.")
 
 
 class OfferResponse(BaseModel):

@@ -16,10 +16,16 @@ from features.schema import CUSTOMER_ID
 from serving.offers import OfferCatalog, decide, load_catalog
 from serving.reasons import top_reasons
 from training.churn_model import Attribution
+from training.labels import POPULATIONS, status_in_features
 from training.registry import CHAMPION, CHURN_MODEL, LTV_MODEL, LoadedModel, load_model
+
+CANCELLED_REASON = "cancelled before the cutoff: churned"
+OFFER_INPUTS = ("loyalty_tier", "contract_type", "open_tickets")
+"""Feature columns the offer policy reads besides the predictions and the status."""
 
 SCORE_COLUMNS = (
     CUSTOMER_ID,
+    "status",
     "churn_probability",
     "risk_band",
     "predicted_ltv",
@@ -69,10 +75,20 @@ class ScoringModels:
         return {self.churn.name: self.churn.version, self.ltv.name: self.ltv.version}
 
     @property
+    def population(self) -> str:
+        """The population the churn model was trained on: ``"active"`` or ``"all"``."""
+        return self.churn.tags.get("population", "active")
+
+    @property
+    def active_days(self) -> int | None:
+        """``active_days`` of :attr:`population` (None for ``"all"``)."""
+        return POPULATIONS.get(self.population, POPULATIONS["active"])
+
+    @property
     def feature_names(self) -> list[str]:
         """Every feature either model needs, churn model's order first."""
-        names = list(self.churn.model.spec_.names)
-        return names + [n for n in self.ltv.model.spec_.names if n not in names]
+        names = list(self.churn.model.input_names)
+        return names + [n for n in self.ltv.model.input_names if n not in names]
 
 
 def score(
@@ -99,7 +115,9 @@ def score(
     Returns
     -------
     DataFrame, shape (n, len(SCORE_COLUMNS))
-        :data:`SCORE_COLUMNS`: churn probability over the churn horizon, risk band,
+        :data:`SCORE_COLUMNS`: status (active / lapsed / cancelled, see
+        :func:`training.labels.status_in_features`; a cancelled customer is churned:
+        probability 1, LTV 0, no offer), churn probability over the churn horizon, risk band,
         predicted LTV (currency units over the LTV horizon), value segment, reasons
         (list of str), the recommended offer (None when none pays) with its cost and
         expected net value, and both model versions.
@@ -111,15 +129,19 @@ def score(
     """
     frame = features.reset_index(drop=True)
     churn, value = models.churn.model, models.ltv.model
-    X = churn.spec_.matrix(frame)  # built once: the LTV model reuses it when its spec agrees
-    p = churn.predict_proba(X)
-    ltv = np.clip(value.predict(X if value.spec_ == churn.spec_ else frame), 0.0, None)
+    status = status_in_features(frame)
+    cancelled = status == "cancelled"
+    X = churn.matrix(frame)  # built once: the LTV model reuses it when its inputs agree
+    p = np.where(cancelled, 1.0, churn.predict_proba(X))
+    same = value.spec_ == churn.spec_ and value.__dict__.get("btyd_") == churn.__dict__.get("btyd_")
+    ltv = np.where(cancelled, 0.0, np.clip(value.predict(X if same else frame), 0.0, None))
     inputs = pd.DataFrame(
         {CUSTOMER_ID: frame[CUSTOMER_ID], "churn_probability": p, "predicted_ltv": ltv}
     )
-    for column in ("loyalty_tier", "contract_type", "open_tickets"):
+    for column in OFFER_INPUTS:
         if column in frame.columns:
             inputs[column] = frame[column]
+    inputs["status"] = status
     decided = decide(inputs, models.catalog)
     out = pd.concat(
         [
@@ -128,11 +150,16 @@ def score(
         ],
         axis=1,
     )
+    out["status"] = status
     out["reasons"] = (
         top_reasons(churn.contributions(X, method=attribution), frame, k=reasons)
         if reasons
         else [[] for _ in range(len(frame))]
     )
+    if reasons and cancelled.any():
+        out.loc[cancelled, "reasons"] = pd.Series(
+            [[CANCELLED_REASON]] * int(cancelled.sum()), index=out.index[cancelled]
+        )
     out["churn_model_version"] = models.churn.version
     out["ltv_model_version"] = models.ltv.version
     return out[list(SCORE_COLUMNS)]

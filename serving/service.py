@@ -193,6 +193,8 @@ class ChurnService:
                         error=f"unknown customer id: not in the feature snapshot as of {as_of}",
                     )
                 )
+            elif outside := state.outside_population(row):
+                results.append(CustomerError(customer_id=customer_id, error=outside))
             else:
                 results.append(
                     _customer_score(customer_id, state.score_record(row, reasons=reasons))
@@ -229,6 +231,8 @@ class ChurnService:
                 f"Unknown customer id {customer_id!r}: not in the feature snapshot "
                 f"as of {state.snapshot_meta.as_of}."
             )
+        if outside := state.outside_population(row):
+            raise NotFound(f"Customer {customer_id!r}: {outside}")
         inputs = state.offer_inputs(row)
         return OfferResponse(
             customer=_customer_score(customer_id, state.score_record(row, reasons=OFFER_REASONS)),
@@ -276,6 +280,7 @@ def _customer_score(customer_id: object, record: dict) -> CustomerScore:
         )
     return CustomerScore(
         customer_id=customer_id,
+        status=str(record["status"]),
         churn_probability=float(record["churn_probability"]),
         risk_band=str(record["risk_band"]),
         predicted_ltv=float(record["predicted_ltv"]),

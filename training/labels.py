@@ -92,6 +92,45 @@ def active_in_features(
     return keep
 
 
+ACTIVE_DAYS = 90
+"""Days without an order after which a customer's status is ``lapsed``."""
+STATUSES = ("active", "lapsed", "cancelled")
+POPULATIONS = {"active": ACTIVE_DAYS, "all": None}
+"""Population name → ``active_days`` of the labels and the scored base."""
+
+
+def status_in_features(features: pd.DataFrame) -> np.ndarray:
+    """Each customer's status as of the features' cutoff; object array, shape (n,).
+
+    ``cancelled`` (cancelled before the cutoff; without an ``is_cancelled`` column, e.g.
+    a caller's own feature row, nobody is), ``active`` (an order in the
+    :data:`ACTIVE_DAYS` before it) or ``lapsed`` (no order that recent, or none at all).
+    """
+    n = len(features)
+    cancelled = (
+        features["is_cancelled"].to_numpy(dtype="float64", na_value=0.0) == 1
+        if "is_cancelled" in features.columns
+        else np.zeros(n, bool)
+    )
+    last = features["days_since_last_order"].to_numpy(dtype="float64", na_value=np.nan)
+    recent = last <= ACTIVE_DAYS  # NaN (never ordered) compares False
+    return np.where(cancelled, "cancelled", np.where(recent, "active", "lapsed")).astype(object)
+
+
+def population_in_features(
+    features: pd.DataFrame, *, min_orders: int = 1, active_days: int | None = ACTIVE_DAYS
+) -> np.ndarray:
+    """Who is scored: bool, shape (n,).
+
+    With ``active_days`` the customers of :func:`active_in_features`; with None
+    (population ``all``) every customer with ``min_orders`` orders, cancelled ones
+    included (they are reported as churned, never scored as a risk).
+    """
+    if active_days is not None:
+        return active_in_features(features, min_orders=min_orders, active_days=active_days)
+    return features["orders_total"].to_numpy(dtype="float64", na_value=0.0) >= min_orders
+
+
 def make_labels(
     tables: Tables,
     *,

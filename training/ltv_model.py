@@ -20,15 +20,16 @@ import numpy as np
 import pandas as pd
 
 from features.errors import ConfigError
+from training.btyd import BTYDFeatures
 from training.churn_model import fit_booster, lgb_params
-from training.matrix import FeatureSpec
+from training.matrix import FeatureModel, FeatureSpec
 
 Variant = Literal["tweedie", "two_part"]
 VARIANTS = ("tweedie", "two_part")
-ROUNDS = 400
+ROUNDS = 300
 
 
-class LTVModel:
+class LTVModel(FeatureModel):
     """LightGBM LTV regressor.
 
     Parameters
@@ -43,6 +44,8 @@ class LTVModel:
     spec_ : FeatureSpec
     boosters_ : dict of str to lightgbm.Booster
         ``{"spend": ...}`` for tweedie; ``{"any": ..., "spend": ...}`` for two-part.
+    btyd_ : BTYDFeatures or None
+        Adds the BTYD features to frames that lack them (scoring time).
     """
 
     def __init__(self, *, variant: Variant = "tweedie", params: dict | None = None, seed: int = 0):
@@ -56,6 +59,7 @@ class LTVModel:
         y: np.ndarray,
         *,
         stop_set: tuple[pd.DataFrame, np.ndarray] | None = None,
+        btyd: BTYDFeatures | None = None,
     ) -> LTVModel:
         """Fit on a feature frame and LTV labels (currency units, shape (n,)).
 
@@ -63,6 +67,7 @@ class LTVModel:
         """
         if self.variant not in VARIANTS:
             raise ConfigError("variant", self.variant, f"one of {VARIANTS}")
+        self.btyd_ = btyd
         self.spec_ = FeatureSpec.from_frame(train)
         X, y = self.spec_.matrix(train), np.clip(np.asarray(y, dtype="float64"), 0, None)
         stop = None
@@ -75,13 +80,18 @@ class LTVModel:
             params = lgb_params(
                 {"objective": "tweedie", "tweedie_variance_power": 1.5, **(self.params or {})},
                 self.seed,
+                rows=len(y),
             )
             self.boosters_ = {"spend": self._fit(X, y, params, stop)}
         else:
-            any_params = lgb_params({"objective": "binary", **(self.params or {})}, self.seed)
-            spend_params = lgb_params({"objective": "gamma", **(self.params or {})}, self.seed)
-            any_stop = None if stop is None else (stop[0], (stop[1] > 0).astype(int))
             pos = y > 0
+            any_params = lgb_params(
+                {"objective": "binary", **(self.params or {})}, self.seed, rows=len(y)
+            )
+            spend_params = lgb_params(
+                {"objective": "gamma", **(self.params or {})}, self.seed, rows=int(pos.sum())
+            )
+            any_stop = None if stop is None else (stop[0], (stop[1] > 0).astype(int))
             spend_stop = None if stop is None else (stop[0][stop[1] > 0], stop[1][stop[1] > 0])
             self.boosters_ = {
                 "any": self._fit(X, (y > 0).astype(int), any_params, any_stop),
@@ -97,7 +107,7 @@ class LTVModel:
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Expected net spend over the LTV horizon, currency units, float64 shape (n,)."""
-        X = self.spec_.matrix(frame)
+        X = self.matrix(frame)
         spend = self._predict("spend", X)
         if self.variant == "two_part":
             spend = spend * self._predict("any", X)
@@ -113,7 +123,7 @@ class LTVModel:
         For the two-part variant, the spend part's contributions (log scale) plus the
         any-spend part's (log-odds) are summed: both push the value up or down.
         """
-        X = self.spec_.matrix(frame)
+        X = self.matrix(frame)
         contrib = sum(self._predict(part, X, pred_contrib=True)[:, :-1] for part in self.boosters_)
         return pd.DataFrame(contrib, columns=self.spec_.names, index=frame.index)
 

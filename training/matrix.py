@@ -91,3 +91,28 @@ class FeatureSpec:
             and list(frame[c].cat.categories) == list(levels)
             for c, levels in self.categorical.items()
         )
+
+
+class FeatureModel:
+    """Base of the fitted models: the model matrix of a feature frame.
+
+    A model fitted with BTYD features (``btyd_``, a :class:`training.btyd.BTYDFeatures`)
+    adds them to a frame that lacks them, with the BTYD fit it was trained with: a
+    snapshot or an HTTP request carries the purchase-day features, not the BTYD ones.
+    """
+
+    spec_: FeatureSpec
+
+    @property
+    def input_names(self) -> list[str]:
+        """The features a caller must supply: :attr:`FeatureSpec.names` less derived ones."""
+        btyd = self.__dict__.get("btyd_")
+        derived = set(btyd.names) if btyd is not None else set()
+        return [n for n in self.spec_.names if n not in derived]
+
+    def matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The model input of ``frame``, shape (n_rows, n_features): :meth:`FeatureSpec.matrix`."""
+        btyd = self.__dict__.get("btyd_")
+        if btyd is not None and not self.spec_.is_matrix(frame):
+            frame = btyd.add(frame)
+        return self.spec_.matrix(frame)

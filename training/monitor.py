@@ -315,8 +315,8 @@ def monitor(
     churn = load_model(CHURN_MODEL, CHAMPION, tracking_uri=tracking_uri)
     ltv = load_model(LTV_MODEL, CHAMPION, tracking_uri=tracking_uri)
     record = training_record(churn)
-    names = list(churn.model.spec_.names) + [
-        n for n in ltv.model.spec_.names if n not in churn.model.spec_.names
+    names = list(churn.model.input_names) + [
+        n for n in ltv.model.input_names if n not in churn.model.input_names
     ]
     ref_tables, source = reference_tables(tables, record, load=load)
     reference = reference_rows(ref_tables, record)

@@ -1,6 +1,7 @@
 """The promotion gate: ``champion`` moves only to a challenger that is better.
 
-Both versions are scored on the same validation cutoff (the challenger's). The
+Both versions are scored on the same validation cutoff (the challenger's), each by its
+*validated* model (fit before that cutoff's outcomes; the deployed refit has seen them). The
 challenger is promoted when it is better by the gate metric and, for the churn model,
 not worse calibrated (ECE at most ``ece_tolerance`` above the champion's). Without a
 champion, the challenger is promoted when it beat its baselines in its training run.
@@ -160,11 +161,11 @@ def promote(
         champion_metrics = None
         if champion_v is not None:
             champion_metrics = _score(
-                load_model(name, champion_v, tracking_uri=tracking_uri).model, frame, name
+                load_model(name, champion_v, tracking_uri=tracking_uri).validated, frame, name
             )
         decision = decide(
             name,
-            challenger=_score(challenger.model, frame, name),
+            challenger=_score(challenger.validated, frame, name),
             champion=champion_metrics,
             metric=metric,
             beats_baselines=challenger.tags.get("beats_baselines") == "true",

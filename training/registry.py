@@ -29,12 +29,15 @@ class ScoringModel(mlflow.pyfunc.PythonModel):
     """MLflow pyfunc wrapper around a fitted :class:`ChurnModel` or :class:`LTVModel`.
 
     ``predict`` takes a feature frame (one row per customer) and returns a frame with
-    one column, ``churn_probability`` or ``predicted_ltv``.
+    one column, ``churn_probability`` or ``predicted_ltv``. ``model`` is the model to
+    deploy (refit up to the newest complete cutoff); ``validated`` the model of the same
+    settings fit before the validation cutoff, the one the promotion gate judges.
     """
 
-    def __init__(self, model, output: str):
+    def __init__(self, model, output: str, validated=None):
         self.model = model
         self.output = output
+        self.validated = validated
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         frame = pd.DataFrame(model_input)
@@ -55,15 +58,20 @@ class LoadedModel:
     model: object
     aliases: tuple[str, ...]
     tags: dict[str, str]
+    validated: object = None
+    """The model the gate judges on the validation cutoff (``model`` for older versions)."""
 
 
-def log_and_register(model, *, name: str, example: pd.DataFrame, tags: dict[str, str]) -> str:
+def log_and_register(
+    model, *, name: str, example: pd.DataFrame, tags: dict[str, str], validated=None
+) -> str:
     """Log ``model`` as pyfunc in the active run, register it under ``name``; return the version.
 
-    The new version gets the ``challenger`` alias and ``tags``.
+    The new version gets the ``challenger`` alias and ``tags``; ``validated`` (see
+    :class:`ScoringModel`) is stored beside the model.
     """
-    wrapper = ScoringModel(model, OUTPUTS[name])
-    example = example[model.spec_.names].head(5).reset_index(drop=True)
+    wrapper = ScoringModel(model, OUTPUTS[name], validated)
+    example = example[model.input_names].head(5).reset_index(drop=True)
     signature = infer_signature(example, wrapper.predict(None, example))
     info = mlflow.pyfunc.log_model(
         name=name,
@@ -107,13 +115,15 @@ def load_model(name: str, ref: str = CHAMPION, *, tracking_uri: str | None = Non
     client = MlflowClient()
     mv = resolve_version(name, ref, client=client)
     pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{mv.version}")
+    wrapper = pyfunc.unwrap_python_model()
     return LoadedModel(
         name=name,
         version=str(mv.version),
         run_id=mv.run_id,
-        model=pyfunc.unwrap_python_model().model,
+        model=wrapper.model,
         aliases=tuple(mv.aliases),
         tags=dict(mv.tags),
+        validated=getattr(wrapper, "validated", None) or wrapper.model,
     )
 
 

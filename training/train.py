@@ -25,9 +25,16 @@ from features.load import Tables, fingerprint
 from features.schema import CONTRACT_VERSION, CUSTOMER_ID
 from training import plots
 from training.baselines import LogisticChurn, RecencyHeuristic, historical_average_ltv
-from training.btyd import BTYDModel
+from training.btyd import BTYDFeatures
 from training.churn_model import ChurnModel
-from training.dataset import CutoffPlan, data_start, labelled_features, plan_cutoffs
+from training.dataset import (
+    CutoffPlan,
+    btyd_at,
+    cutoff_features,
+    data_start,
+    labelled_features,
+    plan_cutoffs,
+)
 from training.ltv_model import VARIANTS, LTVModel
 from training.metrics import churn_metrics, decile_table, ltv_metrics
 from training.registry import CHURN_MODEL, LTV_MODEL, log_and_register
@@ -40,7 +47,12 @@ LIGHTGBM = "lightgbm"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Options of a training run (see ``[training]`` in ``churn.toml``)."""
+    """Options of a training run (see ``[training]`` and ``[scoring]`` in ``churn.toml``).
+
+    ``active_days`` is the population: customers with an order in the ``active_days``
+    before a cutoff (``population = "active"``), or every customer with an order who has
+    not cancelled when None (``"all"``). Models are trained on the population they score.
+    """
 
     horizon_days: int = 90
     ltv_horizon_days: int = 365
@@ -53,10 +65,20 @@ class TrainConfig:
     calibration: str = "auto"
     lgb_params: dict | None = None
 
+    @property
+    def population(self) -> str:
+        """``"active"`` or ``"all"``."""
+        return "all" if self.active_days is None else "active"
+
 
 @dataclass
 class ModelOutcome:
-    """What a training run produced for one registered model."""
+    """What a training run produced for one registered model.
+
+    ``validated`` is fit before the validation cutoff and judged on it (``metrics``);
+    ``model``, refit on cutoffs up to the newest complete one with the same settings, is
+    the one registered to deploy.
+    """
 
     name: str
     plan: CutoffPlan
@@ -64,6 +86,7 @@ class ModelOutcome:
     metrics: pd.DataFrame
     beats_baselines: bool
     validation: pd.DataFrame = field(repr=False)
+    validated: object = field(default=None, repr=False)
     version: str | None = None
 
 
@@ -94,7 +117,7 @@ def train(
     tracking_uri : str, optional
         MLflow tracking URI (``MLFLOW_TRACKING_URI`` wins).
     register : bool, default True
-        Register the LightGBM models (alias ``challenger``).
+        Register the refit LightGBM models (alias ``challenger``).
     on_step : callable, optional
         Called with a short description before each step (for a progress display).
     """
@@ -117,9 +140,24 @@ def train(
         calibration=False,
         data_start=start,
     )
+    if churn_plan.reduced:
+        step(f"short history, reduced plan: {churn_plan.reduced}")
+        log.warning("churn cutoff plan reduced: %s", churn_plan.reduced)
     cache: dict = {}
+    needed = sorted(
+        {
+            *churn_plan.train,
+            *churn_plan.refit_train,
+            *ltv_plan.train,
+            *ltv_plan.refit_train,
+            churn_plan.validation,
+            ltv_plan.validation,
+        }
+    )
 
-    def frames(cutoffs: Sequence[pd.Timestamp], ltv: bool) -> pd.DataFrame:
+    def frames(cutoffs: Sequence[pd.Timestamp | None], ltv: bool) -> pd.DataFrame | None:
+        if not cutoffs or cutoffs[0] is None:
+            return None
         return labelled_features(
             tables,
             cutoffs,
@@ -131,20 +169,51 @@ def train(
             cache=cache,
         )
 
-    step("building features and labels")
-    churn_sets = [
+    for i, cutoff in enumerate(needed, 1):
+        step(f"building features and BTYD fits as of {cutoff:%Y-%m-%d} ({i}/{len(needed)})")
+        features = cutoff_features(
+            tables, cutoff, windows=config.windows, sla_hours=config.sla_hours, cache=cache
+        )
+        btyd_at(features, cutoff, cache=cache)
+    churn_sets = ChurnSets(
         frames(churn_plan.train, False),
         frames([churn_plan.calibration], False),
         frames([churn_plan.validation], False),
+        frames(churn_plan.refit_train, False),
+        frames([churn_plan.refit_calibration], False),
+    )
+    ltv_sets = [
+        frames(ltv_plan.train, True),
+        frames([ltv_plan.validation], True),
+        frames(ltv_plan.refit_train, True),
     ]
-    ltv_sets = [frames(ltv_plan.train, True), frames([ltv_plan.validation], True)]
+
+    def btyd(cutoffs: Sequence[pd.Timestamp | None], horizon: int) -> BTYDFeatures:
+        newest = max(t for t in cutoffs if t is not None)
+        return BTYDFeatures(btyd_at(cache[newest], newest, cache=cache), horizon)
 
     with mlflow.start_run(run_name=f"train data-end {end:%Y-%m-%d}") as parent:
         _log_provenance(tables, config, churn_plan, ltv_plan, churn_sets, ltv_sets)
-        step("training the churn models")
-        churn = _train_churn(tables, churn_plan, *churn_sets, config=config)
-        step("training the LTV models")
-        ltv = _train_ltv(tables, ltv_plan, *ltv_sets, config=config)
+        step("training the churn models (validated, baselines, then the refit to deploy)")
+        churn = _train_churn(
+            churn_plan,
+            churn_sets,
+            config=config,
+            btyd=(
+                btyd([*churn_plan.train, churn_plan.calibration], config.horizon_days),
+                btyd([*churn_plan.refit_train, churn_plan.refit_calibration], config.horizon_days),
+            ),
+        )
+        step("training the LTV models (validated, baselines, then the refit to deploy)")
+        ltv = _train_ltv(
+            ltv_plan,
+            *ltv_sets,
+            config=config,
+            btyd=(
+                btyd(ltv_plan.train, config.ltv_horizon_days),
+                btyd(ltv_plan.refit_train, config.ltv_horizon_days),
+            ),
+        )
         for outcome in (churn, ltv):
             short = "churn" if outcome.name == CHURN_MODEL else "ltv"
             mlflow.log_metrics(
@@ -162,8 +231,20 @@ def train(
                     name=outcome.name,
                     example=outcome.validation,
                     tags=_version_tags(outcome, config, parent.info.run_id),
+                    validated=outcome.validated,
                 )
     return TrainResult(parent.info.run_id, churn, ltv)
+
+
+@dataclass(frozen=True)
+class ChurnSets:
+    """Labelled feature frames of the churn plan's roles (None where the plan has none)."""
+
+    train: pd.DataFrame
+    calibration: pd.DataFrame | None
+    validation: pd.DataFrame
+    refit_train: pd.DataFrame
+    refit_calibration: pd.DataFrame | None
 
 
 def _log_provenance(tables, config, churn_plan, ltv_plan, churn_sets, ltv_sets) -> None:
@@ -175,21 +256,24 @@ def _log_provenance(tables, config, churn_plan, ltv_plan, churn_sets, ltv_sets) 
             "contract_version": CONTRACT_VERSION,
             "git_commit": git_commit(),
             "label.churn": "contractual: cancelled_at in [t, t+H); else no order in [t, t+H)",
-            "label.ltv": "net spend in [t, t+L)",
+            "label.ltv": "net spend in [t, t+L), floored at 0",
         }
     )
     rows = {
-        "churn_train": churn_sets[0],
-        "churn_calibration": churn_sets[1],
-        "churn_validation": churn_sets[2],
+        "churn_train": churn_sets.train,
+        "churn_calibration": churn_sets.calibration,
+        "churn_validation": churn_sets.validation,
+        "churn_refit_train": churn_sets.refit_train,
         "ltv_train": ltv_sets[0],
         "ltv_validation": ltv_sets[1],
+        "ltv_refit_train": ltv_sets[2],
     }
-    mlflow.log_params({f"rows.{k}": len(v) for k, v in rows.items()})
+    mlflow.log_params({f"rows.{k}": len(v) for k, v in rows.items() if v is not None})
+    mlflow.log_params({"population": config.population})
     mlflow.log_metrics(
         {
-            "churn_base_rate_train": float(churn_sets[0]["churned"].mean()),
-            "churn_base_rate_validation": float(churn_sets[2]["churned"].mean()),
+            "churn_base_rate_train": float(churn_sets.train["churned"].mean()),
+            "churn_base_rate_validation": float(churn_sets.validation["churned"].mean()),
         }
     )
     fingerprints = {name: fingerprint(path) for name, path in tables.sources.items()}
@@ -199,7 +283,7 @@ def _log_provenance(tables, config, churn_plan, ltv_plan, churn_sets, ltv_sets) 
             "fingerprints": fingerprints,
             "sources": {k: str(v) for k, v in tables.sources.items()},
             "features": [
-                c for c in churn_sets[0].columns if c not in (CUSTOMER_ID, "cutoff", "churned")
+                c for c in churn_sets.train.columns if c not in (CUSTOMER_ID, "cutoff", "churned")
             ],
         },
         "data.json",
@@ -220,7 +304,11 @@ def _version_tags(outcome: ModelOutcome, config: TrainConfig, run_id: str) -> di
         "beats_baselines": str(outcome.beats_baselines).lower(),
         "parent_run_id": run_id,
         "horizon_days": str(outcome.plan.horizon_days),
-        "features": json.dumps(outcome.model.spec_.names),
+        "features": json.dumps(outcome.model.input_names),
+        "population": config.population,
+        "active_days": str(config.active_days),
+        "refit_cutoffs": ",".join(f"{t:%Y-%m-%d}" for t in outcome.plan.refit_train),
+        "reduced_plan": outcome.plan.reduced or "no",
     }
     if outcome.name == CHURN_MODEL:
         tags |= {"ece": f"{row['ece']:.4f}", "calibration": outcome.model.calibration_}
@@ -245,32 +333,43 @@ def _child(
             plt.close(figure)
 
 
-def _train_churn(tables, plan, train_set, cal_set, val_set, *, config) -> ModelOutcome:
-    y_train, y_cal, y_val = (s["churned"].to_numpy() for s in (train_set, cal_set, val_set))
-    model = ChurnModel(
-        params=config.lgb_params, seed=config.seed, calibration=config.calibration
-    ).fit(train_set, y_train, calibration_set=(cal_set, y_cal), validation_set=(val_set, y_val))
+def _train_churn(plan: CutoffPlan, sets: ChurnSets, *, config, btyd) -> ModelOutcome:
+    """The validated churn model and its baselines on the validation cutoff, then the refit."""
+    train_set, cal_set, val_set = sets.train, sets.calibration, sets.validation
+    y_train, y_val = train_set["churned"].to_numpy(), val_set["churned"].to_numpy()
+    cal = None if cal_set is None else (cal_set, cal_set["churned"].to_numpy())
+    model = ChurnModel(params=config.lgb_params, seed=config.seed, calibration=config.calibration)
+    model.fit(
+        train_set, y_train, calibration_set=cal, validation_set=(val_set, y_val), btyd=btyd[0]
+    )
     p = {LIGHTGBM: model.predict_proba(val_set)}
     logistic = LogisticChurn(seed=config.seed).fit(train_set, y_train)
     p["logistic_regression"] = logistic.predict_proba(val_set)
-    p["recency_heuristic"] = RecencyHeuristic().fit(cal_set, y_cal).predict_proba(val_set)
-    btyd = BTYDModel.fit(
-        tables.transactions,
-        cutoff=plan.validation,
-        customer_ids=pd.Index(val_set[CUSTOMER_ID]),
-        seed=config.seed,
+    # the heuristic's isotonic map: on the calibration cutoff, else the newest training one
+    heuristic_rows = cal_set if cal_set is not None else _newest(train_set)
+    p["recency_heuristic"] = (
+        RecencyHeuristic()
+        .fit(heuristic_rows, heuristic_rows["churned"].to_numpy())
+        .predict_proba(val_set)
     )
-    alive = btyd.predict(horizon_days=config.horizon_days)["p_alive"].to_numpy()
-    p["bgnbd_p_alive"] = np.clip(1.0 - np.nan_to_num(alive, nan=0.0), 0, 1)
-
+    # BG/NBD fitted at the validation cutoff on every customer with an order
+    p["bgnbd_p_no_purchase"] = np.nan_to_num(
+        val_set["btyd_p_no_purchase"].to_numpy(dtype="float64"), nan=1.0
+    )
     metrics = pd.DataFrame({name: churn_metrics(y_val, prob) for name, prob in p.items()}).T
     curves = {name: (y_val, prob) for name, prob in p.items()}
     contrib = model.contributions(val_set)
+    ece_by_cutoff = {f"ece_validation_{plan.validation:%Y%m%d}": metrics.loc[LIGHTGBM, "ece"]}
+    if cal_set is not None:
+        ece_by_cutoff[f"ece_calibration_{plan.calibration:%Y%m%d}"] = churn_metrics(
+            cal[1], model.predict_proba(cal_set)
+        )["ece"]
     _child(
         f"churn-{LIGHTGBM}",
-        metrics.loc[LIGHTGBM].to_dict(),
+        {**metrics.loc[LIGHTGBM].to_dict(), **ece_by_cutoff},
         {
             "calibration": model.calibration_,
+            "calibrated_by": "cross-fitting" if cal is None else "calibration cutoff",
             "best_iteration": model.booster_.best_iteration,
             **{f"lgb.{k}": v for k, v in model.booster_.params.items()},
         },
@@ -284,8 +383,8 @@ def _train_churn(tables, plan, train_set, cal_set, val_set, *, config) -> ModelO
     _child("churn-recency-heuristic", metrics.loc["recency_heuristic"].to_dict())
     _child(
         "churn-bgnbd",
-        metrics.loc["bgnbd_p_alive"].to_dict(),
-        {f"btyd.{k}": v for k, v in btyd.params_.items()},
+        metrics.loc["bgnbd_p_no_purchase"].to_dict(),
+        {f"btyd.{k}": v for k, v in btyd[0].params.as_dict().items()},
     )
     for file, fig in {
         "churn_roc.png": plots.roc_figure(curves),
@@ -297,27 +396,58 @@ def _train_churn(tables, plan, train_set, cal_set, val_set, *, config) -> ModelO
         plt.close(fig)
     baselines = metrics.drop(index=LIGHTGBM)
     beats = bool(metrics.loc[LIGHTGBM, "roc_auc"] > baselines["roc_auc"].max())
-    return ModelOutcome(CHURN_MODEL, plan, model, metrics, beats, val_set)
+    deployed = _refit_churn(model, plan, sets, config=config, btyd=btyd[1])
+    return ModelOutcome(CHURN_MODEL, plan, deployed, metrics, beats, val_set, model)
 
 
-def _train_ltv(tables, plan, train_set, val_set, *, config) -> ModelOutcome:
+def _refit_churn(validated: ChurnModel, plan: CutoffPlan, sets: ChurnSets, *, config, btyd):
+    """The churn model to deploy: the validated settings on the newest complete cutoffs."""
+    rounds = int(validated.booster_.best_iteration)
+    refit = ChurnModel(
+        params=config.lgb_params,
+        seed=config.seed,
+        calibration=validated.calibration_,
+        rounds=rounds,
+    )
+    rows, cal = sets.refit_train, sets.refit_calibration
+    refit.fit(
+        rows,
+        rows["churned"].to_numpy(),
+        calibration_set=None if cal is None else (cal, cal["churned"].to_numpy()),
+        btyd=btyd,
+    )
+    _child(
+        f"churn-{LIGHTGBM}-refit",
+        {"base_rate_train": float(rows["churned"].mean())},
+        {
+            "rounds": rounds,
+            "calibration": refit.calibration_,
+            "train_cutoffs": ",".join(f"{t:%Y-%m-%d}" for t in plan.refit_train),
+            "calibration_cutoff": "cross-fitting" if cal is None else f"{plan.validation:%Y-%m-%d}",
+        },
+    )
+    return refit
+
+
+def _newest(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.loc[frame["cutoff"] == frame["cutoff"].max()]
+
+
+def _train_ltv(plan, train_set, val_set, refit_set, *, config, btyd) -> ModelOutcome:
+    """The validated LTV variants and baselines on the validation cutoff, then the refit."""
     y_train, y_val = train_set["ltv"].to_numpy(), val_set["ltv"].to_numpy()
     candidates = {
-        v: LTVModel(variant=v, params=config.lgb_params, seed=config.seed).fit(train_set, y_train)
+        v: LTVModel(variant=v, params=config.lgb_params, seed=config.seed).fit(
+            train_set, y_train, btyd=btyd[0]
+        )
         for v in VARIANTS
     }
     pred = {f"{LIGHTGBM}_{v}": m.predict(val_set) for v, m in candidates.items()}
     pred["historical_average"] = historical_average_ltv(
         val_set, ltv_horizon_days=config.ltv_horizon_days
     )
-    btyd = BTYDModel.fit(
-        tables.transactions,
-        cutoff=plan.validation,
-        customer_ids=pd.Index(val_set[CUSTOMER_ID]),
-        seed=config.seed,
-    )
     pred["bgnbd_gamma_gamma"] = np.nan_to_num(
-        btyd.predict(horizon_days=config.ltv_horizon_days)["expected_spend"].to_numpy(), nan=0.0
+        val_set["btyd_expected_spend"].to_numpy(dtype="float64"), nan=0.0
     )
     metrics = pd.DataFrame({name: ltv_metrics(y_val, v) for name, v in pred.items()}).T
     best = max(VARIANTS, key=lambda v: metrics.loc[f"{LIGHTGBM}_{v}", "normalized_gini"])
@@ -344,7 +474,7 @@ def _train_ltv(tables, plan, train_set, val_set, *, config) -> ModelOutcome:
     _child(
         "ltv-bgnbd-gamma-gamma",
         metrics.loc["bgnbd_gamma_gamma"].to_dict(),
-        {f"btyd.{k}": v for k, v in btyd.params_.items()},
+        {f"btyd.{k}": v for k, v in btyd[0].params.as_dict().items()},
     )
     fig = plots.ltv_decile_figure(deciles)
     mlflow.log_figure(fig, "plots/ltv_deciles.png")
@@ -355,4 +485,12 @@ def _train_ltv(tables, plan, train_set, val_set, *, config) -> ModelOutcome:
         mlflow.log_artifact(str(path), "tables")
     baselines = metrics.drop(index=[LIGHTGBM, *(f"{LIGHTGBM}_{v}" for v in VARIANTS)])
     beats = bool(metrics.loc[LIGHTGBM, "normalized_gini"] > baselines["normalized_gini"].max())
-    return ModelOutcome(LTV_MODEL, plan, model, metrics, beats, val_set)
+    deployed = LTVModel(variant=best, params=config.lgb_params, seed=config.seed).fit(
+        refit_set, refit_set["ltv"].to_numpy(), btyd=btyd[1]
+    )
+    _child(
+        f"ltv-{LIGHTGBM}-refit",
+        {"mean_ltv_train": float(refit_set["ltv"].mean())},
+        {"variant": best, "train_cutoffs": ",".join(f"{t:%Y-%m-%d}" for t in plan.refit_train)},
+    )
+    return ModelOutcome(LTV_MODEL, plan, deployed, metrics, beats, val_set, model)

@@ -1,4 +1,4 @@
-"""BTYD reference model: RFM at a cutoff, parameter recovery, robustness, determinism."""
+"""BTYD models: RFM at a cutoff, parameter recovery, boundary robustness, determinism."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pandas.testing import assert_frame_equal
 from features.errors import ConfigError
 from tests.conftest import make_tables
 from training import btyd
-from training.btyd import PARAM_NAMES, PREDICTION_COLUMNS, BTYDModel, rfm_at
+from training.btyd import PARAM_NAMES, PREDICTION_COLUMNS, BTYDModel, fit_btyd, rfm_at
 
 CUTOFF = pd.Timestamp("2025-06-30", tz="UTC")
 START = pd.Timestamp("2022-01-01", tz="UTC")
@@ -142,13 +142,13 @@ def simulated():
     )
     txn = pd.concat([txn, extra], ignore_index=True)
     ids = pd.Index(np.r_[np.arange(4000), LOYAL, LAPSED])
-    model = BTYDModel.fit(txn, cutoff=CUTOFF, customer_ids=ids, seed=0)
+    model = BTYDModel.fit(txn, cutoff=CUTOFF, customer_ids=ids)
     return model, model.predict(horizon_days=365)
 
 
 class TestSimulatedBGNBD:
     def test_recovers_the_parameters(self, simulated):
-        params = simulated[0].params_
+        params = simulated[0].params_.as_dict()
         assert list(params) == list(PARAM_NAMES)
         for name in ("r", "alpha", "a", "b"):
             assert params[name] == pytest.approx(TRUE[name], rel=0.4), name
@@ -171,10 +171,12 @@ class TestSimulatedBGNBD:
         assert pred["p_alive"].between(0, 1).all()
         assert np.isfinite(pred.to_numpy()).all()
         assert (pred[["expected_orders", "expected_spend"]] >= 0).all().all()
-        assert model.spend_model_ == "gamma_gamma"
+        assert model.params_.spend_model == "gamma_gamma"
+        assert pred["p_no_purchase"].between(0, 1).all()
         longer = model.predict(horizon_days=730)
         assert (longer["expected_orders"] >= pred["expected_orders"]).all()
         assert_frame_equal(longer[["p_alive"]], pred[["p_alive"]])
+        assert (longer["p_no_purchase"] <= pred["p_no_purchase"] + 1e-12).all()
 
     def test_horizon_must_be_a_positive_integer(self, simulated):
         for bad in (0, -5, 1.5, True):
@@ -198,27 +200,27 @@ class TestRobustness:
     def test_handful_of_customers(self):
         txn = transactions(HANDFUL)
         ids = pd.Index([1, 2, 3, 4, 5])
-        model = BTYDModel.fit(txn, cutoff=CUTOFF, customer_ids=ids, seed=0)
+        model = BTYDModel.fit(txn, cutoff=CUTOFF, customer_ids=ids)
         pred = model.predict(horizon_days=365)
         assert np.isnan(pred.loc[5, "p_alive"])
         assert pred.loc[5, ["expected_orders", "expected_spend"]].tolist() == [0.0, 0.0]
         known = pred.drop(index=5)
         assert known["p_alive"].between(0, 1).all()
         assert np.isfinite(known.to_numpy()).all() and (known.to_numpy() >= 0).all()
-        assert all(np.isfinite(model.params_[k]) for k in ("r", "alpha", "a", "b"))
-        again = BTYDModel.fit(txn, cutoff=CUTOFF, customer_ids=ids, seed=0)
+        params = model.params_.as_dict()
+        assert all(np.isfinite(params[k]) for k in ("r", "alpha", "a", "b"))
+        again = BTYDModel.fit(txn, cutoff=CUTOFF, customer_ids=ids)
         assert again.params_ == model.params_
         assert_frame_equal(again.predict(horizon_days=365), pred)
 
     def test_unusable_gamma_gamma_values_orders_at_the_pooled_mean(self, monkeypatch):
-        fitted = btyd._posterior
-        monkeypatch.setattr(btyd, "_posterior", lambda m, k: 0.5 if k == "q" else fitted(m, k))
+        monkeypatch.setattr(btyd, "_fit_gamma_gamma", lambda x, m: (2.0, 0.5, 1.0, "pooled_mean"))
         ids = pd.Index([1, 2, 3, 4])
         model = BTYDModel.fit(transactions(HANDFUL), cutoff=CUTOFF, customer_ids=ids)
-        assert model.spend_model_ == "pooled_mean" and model.params_["q"] == 0.5
-        # repeat purchase days: customer 1 (50, 70), customer 2 (0)
-        assert model.order_value_.tolist() == [40.0] * 4
+        assert model.params_.spend_model == "pooled_mean" and model.params_.q == 0.5
         pred = model.predict(horizon_days=30)
+        # repeat purchase days: customer 1 (50, 70), customer 2 (0)
+        assert pred["order_value"].tolist() == [40.0] * 4
         assert_frame_equal(
             pred[["expected_spend"]],
             (40.0 * pred[["expected_orders"]]).set_axis(["expected_spend"], axis=1),
@@ -232,8 +234,8 @@ class TestRobustness:
         ]
         model = BTYDModel.fit(transactions(rows), cutoff=CUTOFF, customer_ids=pd.Index([1, 2, 3]))
         pred = model.predict(horizon_days=90)
-        assert model.spend_model_ == "none"
-        assert np.isnan([model.params_[k] for k in ("p", "q", "v")]).all()
+        assert model.params_.spend_model == "none"
+        assert np.isnan([model.params_.as_dict()[k] for k in ("p", "q", "v")]).all()
         assert (pred["expected_spend"] == 0).all()
         assert (pred["expected_orders"] > 0).all() and pred["p_alive"].between(0, 1).all()
 
@@ -279,11 +281,63 @@ class TestGeneratedData:
         customers = generated_tables.customers
         ids = pd.Index(customers.loc[customers["signup_at"] < self.CUTOFF, "customer_id"])
         txn = generated_tables.transactions
-        model = BTYDModel.fit(txn, cutoff=self.CUTOFF, customer_ids=ids, seed=7)
+        model = BTYDModel.fit(txn, cutoff=self.CUTOFF, customer_ids=ids)
         pred = model.predict(horizon_days=365)
         assert np.isfinite(pred["expected_spend"]).all() and (pred["expected_spend"] >= 0).all()
         realised = self.realised_spend(generated_tables, ids)
         assert pred["expected_spend"].corr(realised, method="spearman") > 0.5  # ~0.75 seen
-        again = BTYDModel.fit(txn, cutoff=self.CUTOFF, customer_ids=ids, seed=7)
+        again = BTYDModel.fit(txn, cutoff=self.CUTOFF, customer_ids=ids)
         assert again.params_ == model.params_
         assert_frame_equal(again.predict(horizon_days=365), pred)
+
+
+@pytest.fixture(scope="module")
+def immortal():
+    # Poisson buyers who never die (BG/NBD with a -> 0): the MLE of the dropout
+    # runs to the boundary, as on a wholesaler's log.
+    rng = np.random.default_rng(4)
+    rows = []
+    for c in range(1500):
+        rate = rng.gamma(2.0, 1 / 60.0)  # purchases per day
+        t = float(rng.uniform(0, 300))
+        while t < 700:
+            rows.append((c, t))
+            t += rng.exponential(1 / rate)
+    frame = pd.DataFrame(rows, columns=["customer_id", "day"])
+    return pd.DataFrame(
+        {
+            "customer_id": frame["customer_id"].astype("int64"),
+            "ordered_at": (START + pd.to_timedelta(frame["day"], unit="D")).astype(
+                "datetime64[ns, UTC]"
+            ),
+            "amount": 20.0 + rng.gamma(2.0, 10.0, len(frame)),
+            "is_refund": pd.array(np.zeros(len(frame), bool), dtype="boolean"),
+        }
+    )
+
+
+class TestBoundary:
+    """A log whose BG/NBD likelihood runs to the boundary: nobody ever drops out."""
+
+    def test_fit_survives_and_p_no_purchase_is_not_constant(self, immortal):
+        cutoff = START + pd.Timedelta(days=600)
+        ids = pd.Index(np.arange(1500))
+        model = BTYDModel.fit(immortal, cutoff=cutoff, customer_ids=ids)
+        params = model.params_
+        assert params.a / (params.a + params.b) < 1e-3  # dropout at the boundary
+        pred = model.predict(horizon_days=60)
+        known = pred.loc[model.rfm_["T"] > 0]
+        assert known["p_alive"].min() > 0.99  # 1 - P(alive) is useless here ...
+        assert known["p_no_purchase"].std() > 0.1  # ... P(no purchase in H) is not
+        later = immortal["ordered_at"] - cutoff
+        bought = immortal.loc[(later >= pd.Timedelta(0)) & (later < pd.Timedelta(days=60))]
+        churned = ~known.index.isin(bought["customer_id"])
+        from sklearn.metrics import roc_auc_score
+
+        assert roc_auc_score(churned, known["p_no_purchase"]) > 0.7
+
+    def test_fit_from_rfm_equals_fit_from_transactions(self, immortal):
+        cutoff = START + pd.Timedelta(days=600)
+        ids = pd.Index(np.arange(1500))
+        model = BTYDModel.fit(immortal, cutoff=cutoff, customer_ids=ids)
+        assert fit_btyd(model.rfm_) == model.params_
