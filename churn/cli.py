@@ -320,12 +320,31 @@ def train(
 
     settings = _settings(config)
     tables = _load(settings, data)
+    train_config = _train_config(settings)
+    txn = tables.transactions
+    err_console.print(
+        f"Training on population '{train_config.population}': "
+        f"{txn['customer_id'].nunique():,} customers with transactions from "
+        f"{txn['ordered_at'].min():%Y-%m-%d} to {tables.data_end():%Y-%m-%d} (the data end)."
+    )
     with err_console.status("training") as status:
-        result = run(
-            tables,
-            config=_train_config(settings),
-            tracking_uri=settings.tracking_uri,
-            on_step=lambda text: status.update(text),
+
+        def step(text: str) -> None:
+            status.update(escape(text))
+            if text.startswith("short history"):
+                err_console.print(f"[yellow]note:[/] {escape(text)}")
+
+        result = run(tables, config=train_config, tracking_uri=settings.tracking_uri, on_step=step)
+    for outcome in (result.churn, result.ltv):
+        plan = outcome.plan
+        console.print(
+            f"{outcome.name}: validated on cutoffs {_days(plan.train)} → "
+            f"{plan.validation:%Y-%m-%d}; deployed refit on {_days(plan.refit_train)}"
+            + (
+                f" (calibrated on {plan.refit_calibration:%Y-%m-%d})"
+                if plan.refit_calibration
+                else ""
+            )
         )
     for outcome, keys in (
         (result.churn, ["roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile"]),
@@ -353,8 +372,13 @@ def train(
                     result.ltv.name: result.ltv.validation,
                 },
                 tracking_uri=settings.tracking_uri,
+                metrics={result.churn.name: settings.training.promote_metric},
             )
         )
+
+
+def _days(cutoffs) -> str:
+    return ", ".join(f"{t:%Y-%m-%d}" for t in cutoffs)
 
 
 def _tracking(settings: Settings) -> str:
@@ -366,8 +390,10 @@ def _tracking(settings: Settings) -> str:
 @app.command()
 def promote(data: DataOpt = None, config: ConfigOpt = None) -> None:
     """Compare each challenger with its champion on the same validation cutoff; move the alias."""
+    from training.labels import POPULATIONS
     from training.promotion import promote as run_gate
     from training.promotion import validation_frames
+    from training.registry import CHURN_MODEL
 
     settings = _settings(config)
     tables = _load(settings, data)
@@ -378,8 +404,10 @@ def promote(data: DataOpt = None, config: ConfigOpt = None) -> None:
         tracking_uri=settings.tracking_uri,
         windows=settings.features.windows,
         sla_hours=settings.features.sla_hours,
+        active_days=POPULATIONS[settings.scoring.population],
     )
-    _print_decisions(run_gate(frames, tracking_uri=settings.tracking_uri))
+    metrics = {CHURN_MODEL: settings.training.promote_metric}
+    _print_decisions(run_gate(frames, tracking_uri=settings.tracking_uri, metrics=metrics))
 
 
 @app.command()

@@ -162,6 +162,46 @@ class TestScoreBase:
         assert leftovers(tmp_path) == []
 
 
+class TestPopulationAll:
+    """``[scoring] population = "all"``: every customer who ever ordered is scored."""
+
+    @pytest.fixture(scope="class")
+    def everyone(self, batch_env, tmp_path_factory):
+        out = tmp_path_factory.mktemp("all") / "scores.parquet"
+        options = dataclasses.replace(ScoreOptions(), active_days=None)
+        score_base(
+            batch_env.tables,
+            batch_env.models,
+            as_of=batch_env.as_of,
+            out=out,
+            partitions=2,
+            options=options,
+        )
+        return read_scores(out)[0]
+
+    def test_every_customer_with_an_order_is_scored(self, batch_env, everyone):
+        txn = batch_env.tables.transactions
+        ordered = txn.loc[
+            (txn["ordered_at"] < batch_env.as_of) & ~txn["is_refund"].astype(bool),
+            CUSTOMER_ID,
+        ].unique()
+        assert sorted(everyone[CUSTOMER_ID]) == sorted(ordered)
+        active = active_customers(batch_env.tables, batch_env.as_of)[CUSTOMER_ID]
+        status = everyone.set_index(CUSTOMER_ID)["status"]
+        assert (status.loc[active] == "active").all()
+        assert set(status) == {"active", "lapsed", "cancelled"}
+
+    def test_cancelled_customers_are_churned_without_an_offer(self, everyone):
+        cancelled = everyone.loc[everyone["status"] == "cancelled"]
+        assert len(cancelled) > 0
+        assert (cancelled["churn_probability"] == 1.0).all()
+        assert (cancelled["risk_band"] == "high").all() and cancelled["offer_id"].isna().all()
+
+    def test_only_lapsed_customers_get_the_win_back_offer(self, everyone):
+        win_back = everyone.loc[everyone["offer_id"] == "win_back", "status"]
+        assert set(win_back) <= {"lapsed"}
+
+
 class TestSnapshots:
     def test_found_when_built_from_the_same_data(self, batch_env, tmp_path):
         data = shutil.copytree(batch_env.data, tmp_path / "data")  # keep the shared data clean
@@ -336,6 +376,13 @@ class TestCommands:
         assert result.exit_code == 2, result.output
         assert message in plain(result.output)
         assert not out.exists() and leftovers(tmp_path) == []
+
+    def test_population_other_than_the_models_is_refused(self, cli, tmp_path, monkeypatch):
+        monkeypatch.setenv("CHURN_SCORING__POPULATION", "all")
+        out = tmp_path / "scores.parquet"
+        result = cli("score", "--as-of", "2025-12-31", "--out", str(out))
+        assert result.exit_code == 2, result.output
+        assert "trained on ('active')" in plain(result.output) and not out.exists()
 
     def test_unwritable_output(self, cli, tmp_path):
         (tmp_path / "blocker").write_text("a file")

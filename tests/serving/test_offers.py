@@ -96,9 +96,10 @@ def chosen(frame: pd.DataFrame, cat: OfferCatalog) -> list:
 
 
 class TestLoadCatalog:
-    def test_repository_catalog_has_the_six_seed_levers(self):
+    def test_repository_catalog_has_the_six_seed_levers_and_a_win_back(self):
         cat = load_catalog(REPO_CATALOG)
-        assert cat.ids == SEED_LEVERS
+        assert cat.ids == (*SEED_LEVERS, "win_back")
+        assert cat.offer("win_back").statuses == ("lapsed",)
         assert all(o.cost >= 0 and 0.05 <= o.uplift <= 0.25 for o in cat.offers)
         assert cat.offer("free_month").contract_types == ("subscription",)
         assert cat.offer("priority_callback").min_open_tickets == 1
@@ -479,3 +480,32 @@ class TestExplainAgreesWithDecide:
             positive = [o for o in options if o.eligible and o.expected_value > 0]
             assert bool(positive) == (decision.offer_id is not None)
             assert all(math.isfinite(o.expected_value) for o in options)
+
+
+class TestStatusRule:
+    def test_win_back_goes_to_lapsed_customers_only(self, tmp_path):
+        text = VALID + '\n[[offers]]\nid = "win_back"\nname = "Come back"\ncost = 1.0\n'
+        text += 'uplift = 0.5\nstatuses = ["lapsed"]\n'
+        cat = load_catalog(write_catalog(tmp_path, text))
+        frame = pd.DataFrame(
+            {
+                "customer_id": [1, 2, 3],
+                "churn_probability": [0.9, 0.9, 0.9],
+                "predicted_ltv": [1000.0, 1000.0, 1000.0],
+                "status": ["lapsed", "active", None],
+            }
+        )
+        eligible = {o.offer_id: o.eligible for o in explain(frame.iloc[0].to_dict(), cat)}
+        assert eligible["win_back"]
+        assert not {o.offer_id: o.eligible for o in explain(frame.iloc[1].to_dict(), cat)}[
+            "win_back"
+        ]
+        decided = decide(frame, cat)
+        assert decided["offer_id"].tolist()[0] == "win_back"
+        assert "win_back" not in decided["offer_id"].tolist()[1:]
+
+    def test_unknown_status_in_a_rule_is_refused(self, tmp_path):
+        text = VALID + '\n[[offers]]\nid = "x"\nname = "X"\ncost = 1.0\nuplift = 0.1\n'
+        text += 'statuses = ["dormant"]\n'
+        with pytest.raises(ConfigError, match="statuses"):
+            load_catalog(write_catalog(tmp_path, text))

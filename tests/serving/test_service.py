@@ -72,8 +72,12 @@ class Server:
     as_of: str
     log: Path
 
-    def ids(self, n: int) -> list:
-        return [_plain(c) for c in self.snapshot[CUSTOMER_ID].head(n)]
+    def ids(self, n: int, status: str = "active") -> list:
+        """The first ``n`` customer ids of the snapshot with ``status`` (the models' population)."""
+        from training.labels import status_in_features
+
+        ids = self.snapshot.loc[status_in_features(self.snapshot) == status, CUSTOMER_ID]
+        return [_plain(c) for c in ids.head(n)]
 
 
 def _plain(value):
@@ -194,6 +198,7 @@ class TestScoreById:
             "snapshot_as_of": server.as_of,
         }
         for r in body["results"]:
+            assert r["status"] == "active"
             assert 0.0 <= r["churn_probability"] <= 1.0
             assert r["predicted_ltv"] >= 0.0
             assert r["risk_band"] in catalog.risk.names
@@ -219,6 +224,26 @@ class TestScoreById:
         assert first["customer_id"] == known and "churn_probability" in first
         assert second == {"customer_id": "no-such-customer", "error": second["error"]}
         assert "not in the feature snapshot" in second["error"] and third["customer_id"] == 10**12
+
+    def test_lapsed_customers_outside_an_active_population_are_per_item_errors(
+        self, server, client
+    ):
+        lapsed = server.ids(3, "lapsed")
+        assert lapsed
+        body = client.post("/score", json={"customer_ids": lapsed}).json()
+        assert body["failed"] == len(lapsed)
+        for r in body["results"]:
+            assert "lapsed" in r["error"] and 'population = "all"' in r["error"]
+        assert client.post("/offer", json={"customer_id": lapsed[0]}).status_code == 404
+
+    def test_cancelled_customers_are_churned_with_no_offer(self, server, client):
+        cancelled = server.ids(3, "cancelled")
+        assert cancelled
+        body = client.post("/score", json={"customer_ids": cancelled}).json()
+        assert body["scored"] == len(cancelled)
+        for r in body["results"]:
+            assert r["status"] == "cancelled" and r["churn_probability"] == 1.0
+            assert r["risk_band"] == "high" and r["offer"] is None and r["predicted_ltv"] == 0
 
     def test_text_and_number_ids_are_one_customer(self, server, client):
         known = server.ids(1)[0]

@@ -139,3 +139,26 @@ class TestPromotionGate:
         )
         assert len(runs) == 6
         assert {r.data.tags["promoted"] for r in runs} == {"true", "false"}
+
+
+def test_nine_months_of_history_train_with_a_reduced_plan(tmp_path):
+    """Two horizons plus a month of history: cross-fitted calibration, freshest refit."""
+    import pandas as pd
+
+    from features.load import load_tables
+    from features.synthetic import generate
+
+    generate(tmp_path / "data", customers=500, seed=9, start="2025-03-20", end="2025-12-31")
+    tables = load_tables(tmp_path / "data")
+    config = TrainConfig(horizon_days=90, ltv_horizon_days=90, train_cutoffs=2)
+    result = train(
+        tables, config=config, tracking_uri=f"sqlite:///{tmp_path / 'm.db'}", register=False
+    )
+    plan, h = result.churn.plan, pd.Timedelta(days=90)
+    assert plan.calibration is None and "cross-fitting" in plan.reduced
+    assert all(t + h <= plan.validation for t in plan.train)  # no overlap with validation
+    assert max(plan.refit_train) == plan.validation  # the deployed model is the freshest
+    assert result.churn.model.calibration_ in ("isotonic", "sigmoid")
+    assert 0.5 < result.churn.metrics.loc["lightgbm", "roc_auc"] <= 1.0
+    p = result.churn.model.predict_proba(result.churn.validation)
+    assert np.isfinite(p).all() and p.min() >= 0 and p.max() <= 1
