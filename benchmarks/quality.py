@@ -58,22 +58,6 @@ CASES = {
 }
 
 
-def known_at(tables, end: pd.Timestamp):
-    """The tables as they were known at ``end``: later events gone, later outcomes unknown."""
-    from features.load import validate_tables
-    from features.schema import TABLES
-
-    frames = {}
-    for name, frame in tables.frames().items():
-        time_column = TABLES[name].time_column or "signup_at"
-        frame = frame.loc[frame[time_column] < end].copy()
-        for column in ("cancelled_at", "resolved_at"):
-            if column in frame:
-                frame.loc[frame[column] >= end, column] = pd.NaT
-        frames[name] = frame
-    return validate_tables(frames)
-
-
 def load_case_tables(case: Case, workdir: Path, retail_dir: Path | None = None):
     """The full tables of a case's data set (imported or generated into ``workdir``)."""
     from features.load import load_tables
@@ -145,6 +129,7 @@ def pymc_anchors(tables, cutoff: pd.Timestamp, case: Case) -> pd.DataFrame:
 def run_case(case: Case, population: str, tables, store: str) -> dict[str, object]:
     """Train on the history before the cutoff, score at it, judge against the anchors."""
     from features.build import build_features
+    from features.load import known_at
     from training.baselines import historical_average_ltv, overdue_score
     from training.labels import make_labels
     from training.metrics import churn_metrics, ltv_metrics

@@ -443,3 +443,21 @@ def _report_unknown_customers(tables: Tables, files: Mapping[str, str]) -> list[
                 )
             )
     return found
+
+
+def known_at(tables: Tables, end: pd.Timestamp) -> Tables:
+    """``tables`` as they were known at ``end``: later events gone, later outcomes unknown.
+
+    Rows dated at or after ``end`` (signup, order, ticket, answer, offer) are dropped;
+    a ``cancelled_at`` or ``resolved_at`` at or after ``end`` becomes unknown (NaT). For
+    backtests: train on ``known_at(tables, t)``, judge on what happened after ``t``.
+    """
+    frames = {}
+    for name, frame in tables.frames().items():
+        time_column = TABLES[name].time_column or "signup_at"
+        frame = frame.loc[frame[time_column] < end].copy()
+        for column in ("cancelled_at", "resolved_at"):
+            if column in frame:
+                frame.loc[frame[column] >= end, column] = pd.NaT
+        frames[name] = frame.reset_index(drop=True)
+    return validate_tables(frames)

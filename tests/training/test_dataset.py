@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from features.errors import ConfigError
-from features.load import Tables, load_tables, validate_tables
+from features.load import known_at, load_tables
 from features.synthetic import generate
 from training.btyd import BTYD_FEATURES, with_btyd_features
 from training.dataset import btyd_at, cutoff_features, labelled_features, plan_cutoffs
@@ -84,24 +84,7 @@ class TestPlanCutoffs:
             )
 
 
-def truncate(tables: Tables, end: pd.Timestamp) -> Tables:
-    """The tables as they were known at ``end``: later events removed, later outcomes unknown."""
-    frames = {}
-    for name, frame in tables.frames().items():
-        frame = frame.copy()
-        time_column = {
-            "customers": "signup_at",
-            "transactions": "ordered_at",
-            "support_tickets": "opened_at",
-            "surveys": "answered_at",
-            "offers": "offered_at",
-        }[name]
-        frame = frame.loc[frame[time_column] < end]
-        for column in ("cancelled_at", "resolved_at"):
-            if column in frame:
-                frame.loc[frame[column] >= end, column] = pd.NaT
-        frames[name] = frame
-    return validate_tables(frames)
+truncate = known_at  # the tables as they were known at a time
 
 
 @pytest.fixture(scope="module")
