@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -43,9 +45,10 @@ def server(tmp_path_factory):
         ],
         stdout=subprocess.DEVNULL,
         stderr=(root / "server.log").open("w"),  # noqa: SIM115 (lives as long as the server)
+        start_new_session=True,  # its workers (uvicorn, huey) go with it: killpg below
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 180  # a loaded 2-core machine needs ~60 s
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
@@ -54,11 +57,14 @@ def server(tmp_path_factory):
         except OSError:
             time.sleep(0.5)
     else:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         pytest.fail(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
     yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_train_and_load_through_a_tracking_server(generated, server, monkeypatch):
