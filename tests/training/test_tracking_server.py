@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import socket
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
