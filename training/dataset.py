@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from features.build import DEFAULT_WINDOWS, build_features
-from features.errors import ConfigError
+from features.errors import ConfigError, EmptyTrainingSetError
 from features.load import Tables
 from features.schema import CUSTOMER_ID
 from training.labels import make_labels
@@ -98,6 +98,12 @@ def labelled_features(
     Returns one row per (active customer, cutoff): ``customer_id``, ``cutoff``, the
     features, ``churned`` and (when ``ltv_horizon_days``) ``ltv``. ``cache`` (a dict)
     reuses feature builds across calls for the same cutoff.
+
+    Raises
+    ------
+    EmptyTrainingSetError
+        When no customer is active at any of the ``cutoffs``: nothing to learn from or
+        to judge on (raised before any model or MLflow run is started).
     """
     cache = {} if cache is None else cache
     parts = []
@@ -116,7 +122,12 @@ def labelled_features(
         part = cache[cutoff].merge(labels, on=CUSTOMER_ID, how="inner", validate="one_to_one")
         part.insert(1, "cutoff", cutoff)
         parts.append(part)
-    return pd.concat(parts, ignore_index=True)
+    stacked = pd.concat(parts, ignore_index=True)
+    if stacked.empty:
+        raise EmptyTrainingSetError(
+            [f"{c:%Y-%m-%d}" for c in cutoffs], len(tables.customers), active_days
+        )
+    return stacked
 
 
 def data_start(tables: Tables) -> pd.Timestamp:
