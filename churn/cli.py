@@ -2,11 +2,15 @@
 
 Every :class:`~features.errors.ChurnError` becomes one clear paragraph on stderr and
 exit code 2; nothing the user can fix ends in a traceback.
+
+The consoles do not parse Rich markup: messages carry file names, column values and
+ids from the user's data (``[/x]`` is a valid CSV cell), so every string is printed as
+it is, and the CLI's own colours are given as ``style=`` or :class:`rich.text.Text`.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,13 +18,21 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 from typer.core import TyperGroup
 
+from churn.options import MkdirOpt, as_of_option, today_utc
 from churn.settings import Settings, load_settings
 from features.errors import ChurnError
 
-console = Console()
-err_console = Console(stderr=True)
+# markup=False: user data (values, ids, paths) is never read as Rich markup.
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
+
+
+def print_warning(message: object, *, label: str = "warning") -> None:
+    """Print ``label: message`` on stderr, the label in yellow, the message as plain text."""
+    err_console.print(Text.assemble((f"{label}: ", "yellow"), str(message)))
 
 
 class _UserErrorGroup(TyperGroup):
@@ -32,7 +44,7 @@ class _UserErrorGroup(TyperGroup):
         except ChurnError as e:
             err_console.print(
                 Panel(
-                    str(e),
+                    Text(str(e)),
                     title="churn: error",
                     title_align="left",
                     border_style="red",
@@ -65,6 +77,18 @@ def _settings(config: Path | None) -> Settings:
     return load_settings(config)
 
 
+def note_default_offers(settings: Settings) -> None:
+    """Say so when the offer catalog is the packaged default (no ``offers.toml`` found)."""
+    from churn.settings import uses_packaged_offers
+
+    if uses_packaged_offers(settings):
+        print_warning(
+            "no offers.toml here and [serving] offers_file is not set: using the default "
+            f"offer catalog shipped with the package ({settings.serving.offers_file}).",
+            label="note",
+        )
+
+
 def progress_bar() -> Progress:
     """The Rich progress bar every long command shows."""
     return Progress(
@@ -88,7 +112,7 @@ def _load(settings: Settings, data: Path | None):
         encoding=data_settings.encoding,
     )
     for warning in tables.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}")
+        print_warning(warning)
     return tables
 
 
@@ -130,17 +154,14 @@ def validate(data: DataOpt = None, config: ConfigOpt = None) -> None:
     for name, frame in tables.frames().items():
         source = tables.sources.get(name)
         console.print(f"{name:16} {len(frame):>10,} rows  {source or '(absent)'}")
-    console.print("[green]The data meets the contract.[/]")
+    console.print("The data meets the contract.", style="green")
 
 
 @app.command()
 def features(
     as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of",
-            help="Cutoff date (exclusive, UTC); only events before it count. Default: today.",
-        ),
+        datetime | None,
+        as_of_option("Cutoff date (exclusive, UTC); only events before it count. Default: today."),
     ] = None,
     data: DataOpt = None,
     out: Annotated[
@@ -153,17 +174,17 @@ def features(
             min=1, help="Customer partitions (default: features.partitions of the settings)."
         ),
     ] = None,
+    mkdir: MkdirOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Build the point-in-time feature table as of a cutoff and write it as a snapshot."""
-    from features.events import as_utc
+    from features.atomic import check_target
     from features.snapshot import make_snapshot
 
     settings = _settings(config)
-    try:
-        cutoff = as_utc(as_of or date.today().isoformat())
-    except ValueError as e:
-        raise ChurnError(f"Invalid --as-of {as_of!r}: expected a date like 2025-06-30.") from e
+    cutoff = as_of if as_of is not None else today_utc()
+    if out is not None:
+        check_target(out, mkdir=mkdir)  # before loading anything
     tables = _load(settings, data)
     n = partitions or settings.features.partitions
     with progress_bar() as bar:
@@ -176,6 +197,7 @@ def features(
             windows=settings.features.windows,
             sla_hours=settings.features.sla_hours,
             on_partition=lambda done, total: bar.update(task, completed=done),
+            mkdir=mkdir,
         )
     console.print(
         f"Wrote {path}: {meta.rows:,} customers × {len(meta.features)} features "
@@ -200,8 +222,8 @@ def _train_config(settings: Settings):
 
 def _print_decisions(decisions) -> None:
     for d in decisions:
-        verdict = "[green]promoted[/]" if d.promoted else "[yellow]kept champion[/]"
-        console.print(f"{d.model}: v{d.challenger} {verdict} — {d.reason}")
+        verdict = ("promoted", "green") if d.promoted else ("kept champion", "yellow")
+        console.print(Text.assemble(f"{d.model}: v{d.challenger} ", verdict, f" — {d.reason}"))
 
 
 @app.command()
@@ -220,6 +242,7 @@ def train(
 
     settings = _settings(config)
     tables = _load(settings, data)
+    console.print(_data_end_line(tables))
     with err_console.status("training") as status:
         result = run(
             tables,
@@ -255,6 +278,18 @@ def train(
                 tracking_uri=settings.tracking_uri,
             )
         )
+
+
+def _data_end_line(tables) -> str:
+    """What `churn train` takes as the end of the data, and what it leaves out."""
+    end = tables.data_end()
+    line = (
+        f"Data end: {end:%Y-%m-%d %H:%M} UTC (the latest event not after today); the label "
+        "horizons and cutoffs are placed back from it."
+    )
+    if future := tables.future_events():
+        line += f" {future:,} event(s) dated after today do not count."
+    return line
 
 
 def _tracking(settings: Settings) -> str:
