@@ -102,7 +102,6 @@ class TestFolders:
         assert result.exit_code == 0, result.output
         assert read_snapshot(out)[0]["customer_id"].tolist() == [1, 2]
 
-
     @pytest.mark.parametrize("command", ["score", "report", "campaign"])
     def test_every_command_refuses_a_missing_output_folder(self, tmp_path, command):
         data = write_data(tmp_path / "data", {})
