@@ -129,15 +129,14 @@ def _cache_key(data_dir: Path) -> str:
 
 
 def _write_cache(data_dir: Path, path: Path) -> float:
+    from features.atomic import atomic_write
     from features.load import load_tables
 
     start = time.perf_counter()
     tables = load_tables(data_dir)
     seconds = time.perf_counter() - start
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_write(path, mkdir=True) as tmp, open(tmp, "wb") as fh:
         pickle.dump(tables, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    tmp.replace(path)
     return seconds
 
 

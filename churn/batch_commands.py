@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -10,8 +11,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from churn.cli import ConfigOpt, _load, _settings, app, console, err_console, progress_bar
-from features.errors import ChurnError, ConfigError
+from churn.cli import (
+    ConfigOpt,
+    _load,
+    _settings,
+    app,
+    console,
+    err_console,
+    note_default_offers,
+    progress_bar,
+)
+from churn.options import MkdirOpt, as_of_option
+from features.errors import ConfigError
 
 
 class Attribution(StrEnum):
@@ -28,20 +39,10 @@ class Engine(StrEnum):
     spark = "spark"
 
 
-def _cutoff(as_of: str):
-    from features.events import as_utc
-
-    try:
-        return as_utc(as_of)
-    except ValueError as e:
-        raise ChurnError(f"Invalid --as-of {as_of!r}: expected a date like 2025-06-30.") from e
-
-
 @app.command()
 def score(
     as_of: Annotated[
-        str,
-        typer.Option("--as-of", help="Feature cutoff date (exclusive, UTC): the scoring day."),
+        datetime, as_of_option("Feature cutoff date (exclusive, UTC): the scoring day.")
     ],
     out: Annotated[
         str,
@@ -93,6 +94,7 @@ def score(
             "cost) or exact TreeSHAP (≈ 40× slower)."
         ),
     ] = Attribution.path,
+    mkdir: MkdirOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Score the base ([scoring] population): risk, predicted LTV, reasons and the offer."""
@@ -101,7 +103,11 @@ def score(
     from serving.scoring import ScoringModels
 
     settings = _settings(config)
-    cutoff = _cutoff(as_of)
+    cutoff = as_of
+    if engine is Engine.local:
+        from features.atomic import check_target
+
+        check_target(out, mkdir=mkdir)  # before loading models or data
     options = ScoreOptions(
         windows=tuple(settings.features.windows),
         sla_hours=settings.features.sla_hours,
@@ -109,6 +115,7 @@ def score(
         attribution=reasons_from.value,
     )
     n = partitions or settings.features.partitions
+    note_default_offers(settings)
     with err_console.status("loading the models"):
         models = ScoringModels.load(
             tracking_uri=settings.tracking_uri,
@@ -146,6 +153,7 @@ def score(
                 column_map=settings.data.columns,
                 delimiter=settings.data.delimiter,
                 encoding=settings.data.encoding,
+                mkdir=mkdir,
             )
     else:
         data_dir = Path(data) if data else settings.data.dir
@@ -166,6 +174,7 @@ def score(
                     options=options,
                     sources=table_files(data_dir),
                     on_progress=progress,
+                    mkdir=mkdir,
                 )
             else:
                 tables = _load(settings, data_dir)
@@ -177,6 +186,7 @@ def score(
                     partitions=n,
                     options=options,
                     on_progress=progress,
+                    mkdir=mkdir,
                 )
     _print_scores(result, cutoff)
 
@@ -216,6 +226,7 @@ def campaign(
         Path | None,
         typer.Option(help="Offer catalog the scores were made with (default: the settings')."),
     ] = None,
+    mkdir: MkdirOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Choose whom to target with which offer to get the most expected value within a budget.
@@ -223,15 +234,20 @@ def campaign(
     Greedy by expected value per unit cost, checked against greedy by value and the
     single best offer (never below half the best possible total).
     """
+    from features.atomic import check_target
     from serving.batch import campaign_scores, read_scores
     from serving.campaign import select_campaign, write_targets_csv
     from serving.offers import load_catalog
 
     settings = _settings(config)
+    target = out or scores.parent / "campaign.csv"
+    check_target(target, mkdir=mkdir)  # before reading anything
+    if offers is None:
+        note_default_offers(settings)
     catalog = load_catalog(offers or settings.serving.offers_file)
     frame, _ = read_scores(scores)
     chosen = select_campaign(campaign_scores(frame, catalog), budget=budget)
-    path = write_targets_csv(chosen, out or scores.parent / "campaign.csv")
+    path = write_targets_csv(chosen, target, mkdir=mkdir)
     mix = chosen.targets["offer_id"].value_counts()
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")

@@ -2,27 +2,38 @@
 
 Every :class:`~features.errors.ChurnError` becomes one clear paragraph on stderr and
 exit code 2; nothing the user can fix ends in a traceback.
+
+The consoles do not parse Rich markup: messages carry file names, column values and
+ids from the user's data (``[/x]`` is a valid CSV cell), so every string is printed as
+it is, and the CLI's own colours are given as ``style=`` or :class:`rich.text.Text`.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 from typer.core import TyperGroup
 
+from churn.options import MkdirOpt, as_of_option, today_utc
 from churn.settings import Settings, load_settings
 from features.errors import ChurnError, ConfigError
 
-console = Console()
-err_console = Console(stderr=True)
+# markup=False: user data (values, ids, paths) is never read as Rich markup.
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
+
+
+def print_warning(message: object, *, label: str = "warning") -> None:
+    """Print ``label: message`` on stderr, the label in yellow, the message as plain text."""
+    err_console.print(Text.assemble((f"{label}: ", "yellow"), str(message)))
 
 
 class _UserErrorGroup(TyperGroup):
@@ -34,7 +45,7 @@ class _UserErrorGroup(TyperGroup):
         except ChurnError as e:
             err_console.print(
                 Panel(
-                    escape(str(e)),  # messages quote user values and "[section]" names
+                    Text(str(e)),
                     title="churn: error",
                     title_align="left",
                     border_style="red",
@@ -67,6 +78,18 @@ def _settings(config: Path | None) -> Settings:
     return load_settings(config)
 
 
+def note_default_offers(settings: Settings) -> None:
+    """Say so when the offer catalog is the packaged default (no ``offers.toml`` found)."""
+    from churn.settings import uses_packaged_offers
+
+    if uses_packaged_offers(settings):
+        print_warning(
+            "no offers.toml here and [serving] offers_file is not set: using the default "
+            f"offer catalog shipped with the package ({settings.serving.offers_file}).",
+            label="note",
+        )
+
+
 def progress_bar() -> Progress:
     """The Rich progress bar every long command shows."""
     return Progress(
@@ -90,7 +113,7 @@ def _load(settings: Settings, data: Path | None):
         encoding=data_settings.encoding,
     )
     for warning in tables.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}")
+        print_warning(warning)
     return tables
 
 
@@ -132,17 +155,14 @@ def validate(data: DataOpt = None, config: ConfigOpt = None) -> None:
     for name, frame in tables.frames().items():
         source = tables.sources.get(name)
         console.print(f"{name:16} {len(frame):>10,} rows  {source or '(absent)'}")
-    console.print("[green]The data meets the contract.[/]")
+    console.print("The data meets the contract.", style="green")
 
 
 @app.command()
 def features(
     as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of",
-            help="Cutoff date (exclusive, UTC); only events before it count. Default: today.",
-        ),
+        datetime | None,
+        as_of_option("Cutoff date (exclusive, UTC); only events before it count. Default: today."),
     ] = None,
     data: DataOpt = None,
     out: Annotated[
@@ -155,17 +175,17 @@ def features(
             min=1, help="Customer partitions (default: features.partitions of the settings)."
         ),
     ] = None,
+    mkdir: MkdirOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Build the point-in-time feature table as of a cutoff and write it as a snapshot."""
-    from features.events import as_utc
+    from features.atomic import check_target
     from features.snapshot import make_snapshot
 
     settings = _settings(config)
-    try:
-        cutoff = as_utc(as_of or date.today().isoformat())
-    except ValueError as e:
-        raise ChurnError(f"Invalid --as-of {as_of!r}: expected a date like 2025-06-30.") from e
+    cutoff = as_of if as_of is not None else today_utc()
+    if out is not None:
+        check_target(out, mkdir=mkdir)  # before loading anything
     tables = _load(settings, data)
     n = partitions or settings.features.partitions
     with progress_bar() as bar:
@@ -178,6 +198,7 @@ def features(
             windows=settings.features.windows,
             sla_hours=settings.features.sla_hours,
             on_partition=lambda done, total: bar.update(task, completed=done),
+            mkdir=mkdir,
         )
     console.print(
         f"Wrote {path}: {meta.rows:,} customers × {len(meta.features)} features "
@@ -254,7 +275,7 @@ def _print_import(summary, orders: Path) -> None:
     s = summary
     refunds = f"{s.cancellations:,} cancelled + {s.negative_not_cancelled:,} other negative"
     country = "country: most frequent on their lines" if s.with_country else "no country"
-    table = Table(title=f"Imported {escape(str(orders))}", show_header=False)
+    table = Table(title=Text(f"Imported {orders}"), show_header=False)
     for name, justify in (("what", "left"), ("rows", "right"), ("note", "left")):
         table.add_column(name, justify=justify)
     for what, n, note in (
@@ -273,11 +294,11 @@ def _print_import(summary, orders: Path) -> None:
         f"{s.last_line_at:%Y-%m-%d %H:%M} UTC."
     )
     for name, path in s.files.items():
-        console.print(f"Wrote {name}: {escape(str(path))}")
+        console.print(f"Wrote {name}: {path}")
     if s.lines_without_customer:
-        err_console.print(
-            f"[yellow]warning:[/] {s.lines_without_customer:,} of {s.lines:,} order lines have "
-            "no customer id and were not imported."
+        print_warning(
+            f"{s.lines_without_customer:,} of {s.lines:,} order lines have no customer id "
+            "and were not imported."
         )
 
 
@@ -300,8 +321,8 @@ def _train_config(settings: Settings):
 
 def _print_decisions(decisions) -> None:
     for d in decisions:
-        verdict = "[green]promoted[/]" if d.promoted else "[yellow]kept champion[/]"
-        console.print(f"{d.model}: v{d.challenger} {verdict} — {d.reason}")
+        verdict = ("promoted", "green") if d.promoted else ("kept champion", "yellow")
+        console.print(Text.assemble(f"{d.model}: v{d.challenger} ", verdict, f" — {d.reason}"))
 
 
 @app.command()
@@ -321,18 +342,17 @@ def train(
     settings = _settings(config)
     tables = _load(settings, data)
     train_config = _train_config(settings)
-    txn = tables.transactions
-    err_console.print(
-        f"Training on population '{train_config.population}': "
-        f"{txn['customer_id'].nunique():,} customers with transactions from "
-        f"{txn['ordered_at'].min():%Y-%m-%d} to {tables.data_end():%Y-%m-%d} (the data end)."
+    console.print(_data_end_line(tables))
+    console.print(
+        f"Training on population '{train_config.population}' "
+        f"({tables.transactions['customer_id'].nunique():,} customers with transactions)."
     )
     with err_console.status("training") as status:
 
         def step(text: str) -> None:
-            status.update(escape(text))
+            status.update(Text(text))
             if text.startswith("short history"):
-                err_console.print(f"[yellow]note:[/] {escape(text)}")
+                print_warning(text, label="note")
 
         result = run(tables, config=train_config, tracking_uri=settings.tracking_uri, on_step=step)
     for outcome in (result.churn, result.ltv):
@@ -379,6 +399,18 @@ def train(
 
 def _days(cutoffs) -> str:
     return ", ".join(f"{t:%Y-%m-%d}" for t in cutoffs)
+
+
+def _data_end_line(tables) -> str:
+    """What `churn train` takes as the end of the data, and what it leaves out."""
+    end = tables.data_end()
+    line = (
+        f"Data end: {end:%Y-%m-%d %H:%M} UTC (the latest event not after today); the label "
+        "horizons and cutoffs are placed back from it."
+    )
+    if future := tables.future_events():
+        line += f" {future:,} event(s) dated after today do not count."
+    return line
 
 
 def _tracking(settings: Settings) -> str:

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from churn.cli import ConfigOpt, DataOpt, _load, _settings, app, console, err_console
+from churn.cli import (
+    ConfigOpt,
+    DataOpt,
+    _load,
+    _settings,
+    app,
+    console,
+    err_console,
+    note_default_offers,
+    print_warning,
+)
+from churn.options import MkdirOpt, as_of_option
 
 
 class MonitorMode(StrEnum):
@@ -43,19 +55,24 @@ def report(
             "(run), or none (skip).",
         ),
     ] = MonitorMode.auto,
+    mkdir: MkdirOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Write the retention report: KPIs per month, RFM segments, risk × value, models, drift."""
+    from features.atomic import check_target
     from serving.offers import load_catalog
     from serving.report import make_report, read_scores, write_report
 
     settings = _settings(config)
+    check_target(out, mkdir=mkdir)  # before the work
     tables = _load(settings, data)
     data_dir = Path(data or settings.data.dir)
     if scores is None and (data_dir / "scores.parquet").is_file():
         scores = data_dir / "scores.parquet"
     frame = read_scores(scores) if scores is not None else None
     offers_file = Path(settings.serving.offers_file)
+    if offers_file.is_file():
+        note_default_offers(settings)
     catalog = load_catalog(offers_file) if offers_file.is_file() else None
     with err_console.status("building the report"):
         result = make_report(
@@ -68,7 +85,7 @@ def report(
             load=_loader(settings),
             catalog=catalog,
         )
-    path = write_report(result.html, out)
+    path = write_report(result.html, out, mkdir=mkdir)
     size = path.stat().st_size / 1024
     console.print(
         f"Wrote {path} ({size:,.0f} KB, {len(result.sections)} sections); open it in a browser."
@@ -76,18 +93,17 @@ def report(
     if result.monitor_run_id:
         console.print(f"Drift check: MLflow run {result.monitor_run_id}.")
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        print_warning(note, label="note")
 
 
 @app.command("monitor")
 def monitor_command(
     data: DataOpt = None,
     as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of",
-            help="Compare the customers active on this date (default: the latest "
-            "feature snapshot, else the day after the latest event).",
+        datetime | None,
+        as_of_option(
+            "Compare the customers active on this date (default: the latest "
+            "feature snapshot, else the day after the latest event)."
         ),
     ] = None,
     fail_on_drift: Annotated[
@@ -101,16 +117,9 @@ def monitor_command(
     """Compare today's features and scores with the champion's training data (PSI, churn rate)."""
     from rich.table import Table
 
-    from features.errors import ChurnError
-    from features.events import as_utc
     from training.monitor import monitor
 
     settings = _settings(config)
-    if as_of is not None:
-        try:
-            as_utc(as_of)
-        except ValueError as e:
-            raise ChurnError(f"Invalid --as-of {as_of!r}: expected a date like 2025-06-30.") from e
     tables = _load(settings, data)
     data_dir = Path(data or settings.data.dir)
     with err_console.status("comparing with the champion's training data"):
@@ -140,11 +149,11 @@ def monitor_command(
         f"{_pct(result.churn_rate_predicted)}."
     )
     if result.retraining_advised:
-        console.print("[bold red]Retraining advised:[/]")
+        console.print("Retraining advised:", style="bold red")
         for reason in result.reasons:
             console.print(f"  - {reason}")
     else:
-        console.print("[green]No retraining needed: no threshold crossed.[/]")
+        console.print("No retraining needed: no threshold crossed.", style="green")
     if result.run_id:
         console.print(f"Logged as MLflow run {result.run_id}.")
     if fail_on_drift and result.retraining_advised:

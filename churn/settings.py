@@ -7,8 +7,10 @@ import time; :func:`load_settings` reads when a command runs.
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -17,7 +19,15 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from features.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 DEFAULT_CONFIG = Path("churn.toml")
+DEFAULT_OFFERS = Path("offers.toml")
+
+
+def packaged_offers_file() -> Path:
+    """The default offer catalog shipped inside the package (``serving/default_offers.toml``)."""
+    return Path(str(resources.files("serving").joinpath("default_offers.toml")))
 
 
 class DataSettings(BaseModel):
@@ -91,7 +101,9 @@ class ServingSettings(BaseModel):
     require_api_key: bool = Field(True, description="Set false only for local trials.")
     max_batch: int = Field(1000, ge=1, description="Most customers per request.")
     offers_file: Path = Field(
-        Path("offers.toml"), description="Retention offer catalog (with risk and value bands)."
+        DEFAULT_OFFERS,
+        description="Retention offer catalog (with risk and value bands); when not set and "
+        "there is no offers.toml, the catalog shipped with the package.",
     )
     reload_seconds: float = Field(
         30.0, gt=0, description="Seconds between checks for a new champion or snapshot."
@@ -156,4 +168,22 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise ConfigError(f"setting {where} in {path}", first.get("input"), first["msg"]) from e
     if uri := os.environ.get("MLFLOW_TRACKING_URI"):
         settings.tracking_uri = uri  # MLflow's own variable wins over the file
+    _fall_back_to_packaged_offers(settings.serving)
     return settings
+
+
+def _fall_back_to_packaged_offers(serving: ServingSettings) -> None:
+    """Use the packaged catalog when ``offers_file`` is not set and ``offers.toml`` is absent.
+
+    A path the user set (in the file or ``CHURN_SERVING__OFFERS_FILE``) is kept even when
+    it does not exist, so a typo is an error, not a silent switch to the default.
+    """
+    if "offers_file" in serving.model_fields_set or serving.offers_file.is_file():
+        return
+    serving.offers_file = packaged_offers_file()
+    log.info("No %s here: using the default offer catalog %s.", DEFAULT_OFFERS, serving.offers_file)
+
+
+def uses_packaged_offers(settings: Settings) -> bool:
+    """Whether the offer catalog is the one shipped with the package (none was found)."""
+    return settings.serving.offers_file == packaged_offers_file()

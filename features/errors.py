@@ -100,6 +100,23 @@ class EmptyBaseError(ChurnError):
         )
 
 
+class EmptyTrainingSetError(ChurnError):
+    """No customer is active at the cutoffs a model would be trained or validated on."""
+
+    def __init__(self, cutoffs: Sequence[str], known: int, active_days: int | None):
+        self.cutoffs, self.known, self.active_days = tuple(cutoffs), known, active_days
+        rule = "an order before the cutoff" + (
+            f", one in the {active_days} days before it" if active_days is not None else ""
+        )
+        super().__init__(
+            f"Nothing to train on: none of the {known:,} customers is active (signed up, not "
+            f"cancelled, {rule}) at the cutoff(s) {', '.join(self.cutoffs)}. The cutoffs "
+            "are placed back from the end of the data by the label horizons; check the data "
+            "end `churn train` reports, the order history, or shorten training.horizon_days "
+            "/ training.cutoffs."
+        )
+
+
 class OutputError(ChurnError):
     """An output file or folder cannot be written."""
 

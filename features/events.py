@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.errors import ChurnError
 from features.schema import CUSTOMER_ID
 
 NS_PER_DAY = 86_400 * 10**9
@@ -23,6 +24,51 @@ def as_utc(ts: str | pd.Timestamp) -> pd.Timestamp:
     """Parse a cutoff as a UTC-aware timestamp (naive input is taken as UTC)."""
     stamp = pd.Timestamp(ts)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def parse_as_of(text: str, *, name: str = "--as-of") -> pd.Timestamp:
+    """Parse a user's cutoff: a whole UTC day, ``YYYY-MM-DD`` (or a UTC-midnight timestamp).
+
+    Cutoffs are days: snapshots, scores and labels are named and reported by date, so
+    a time of day (``2025-06-30T12:00:00+05:00`` is 07:00 UTC) is refused rather than
+    silently cut somewhere else than its name says.
+
+    Parameters
+    ----------
+    text : str
+        What the user typed.
+    name : str, default "--as-of"
+        The option or field name for the message.
+
+    Returns
+    -------
+    Timestamp
+        The UTC midnight that starts that day (events strictly before it are visible).
+
+    Raises
+    ------
+    ChurnError
+        When ``text`` is not a date, or is a time that is not a UTC midnight; the message
+        names ``name``, the value and, for a time of day, the UTC day to use instead.
+    """
+    try:
+        stamp = as_utc(str(text).strip())
+    except (ValueError, TypeError, OverflowError) as e:
+        raise ChurnError(f"Invalid {name} {text!r}: expected a date like 2025-06-30 (UTC).") from e
+    if pd.isna(stamp):
+        raise ChurnError(f"Invalid {name} {text!r}: expected a date like 2025-06-30 (UTC).")
+    try:
+        stamp = stamp.as_unit("ns")
+    except (ValueError, OverflowError) as e:
+        raise ChurnError(f"Invalid {name} {text!r}: expected a date between 1678 and 2261.") from e
+    if stamp != stamp.floor("D"):
+        day, next_day = stamp.floor("D"), stamp.ceil("D")
+        raise ChurnError(
+            f"Invalid {name} {text!r}: a cutoff is a whole UTC day, but this is "
+            f"{stamp:%Y-%m-%d %H:%M:%S} UTC. Give a date: {day:%Y-%m-%d} cuts at "
+            f"{day:%Y-%m-%d} 00:00 UTC, {next_day:%Y-%m-%d} at {next_day:%Y-%m-%d} 00:00 UTC."
+        )
+    return stamp
 
 
 def days_before(stamps: pd.Series, as_of: pd.Timestamp) -> np.ndarray:

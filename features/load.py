@@ -1,10 +1,17 @@
 """Load the contract tables from CSV or Parquet files and validate them once, at the door.
 
 Everything downstream trusts what :func:`load_tables` returns: contract column names,
-UTC-aware ``datetime64[ns, UTC]`` timestamps, numeric numbers, boolean flags, one
-customer-id dtype across tables. Every problem found is collected and raised together
-as one :class:`~features.errors.DataContractError` naming file, column, row count and
-up to five examples.
+UTC-aware ``datetime64[ns, UTC]`` timestamps within 1677-09-22 – 2262-04-10, finite
+numbers within ±1e12, boolean flags, one customer-id dtype across tables. Every
+problem found is collected and raised together as one
+:class:`~features.errors.DataContractError` naming file, column, row count and up to
+five examples.
+
+Reported, not refused (``Tables.warnings``): rows of customers absent from
+``customers``; "never" sentinels such as ``9999-12-31`` in an end column
+(``cancelled_at``, ``resolved_at``), read as missing; timestamps after today (UTC),
+which stay in the tables (a cutoff after them sees them) but do not move
+:meth:`Tables.data_end`.
 """
 
 from __future__ import annotations
@@ -22,7 +29,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.errors import DataContractError, Problem
-from features.schema import CUSTOMER_ID, TABLES, Column, ColumnMap, TableSpec, rename_map
+from features.schema import (
+    CUSTOMER_ID,
+    EARLIEST_TIMESTAMP,
+    LATEST_TIMESTAMP,
+    MAX_ABS_NUMBER,
+    TABLES,
+    Column,
+    ColumnMap,
+    TableSpec,
+    rename_map,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +47,20 @@ SUFFIXES = (".parquet", ".csv")
 TIMESTAMP_DTYPE = "datetime64[ns, UTC]"
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
+_FIRST = pd.Timestamp(EARLIEST_TIMESTAMP, tz="UTC")
+_AFTER_LAST = pd.Timestamp(LATEST_TIMESTAMP, tz="UTC") + pd.Timedelta(days=1)
+_YEAR = r"^\s*([+-]?\d{4,})-"
+
+
+def end_of_today(now: pd.Timestamp | None = None) -> pd.Timestamp:
+    """The UTC midnight that ends today (of ``now``, default the clock): the future's start.
+
+    Events at or after it are *future events*: reported at load, and not counted in
+    :meth:`Tables.data_end`.
+    """
+    now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+    return now.floor("D") + pd.Timedelta(days=1)
 
 
 @dataclass
@@ -72,14 +103,39 @@ class Tables:
             }
         )
 
-    def data_end(self) -> pd.Timestamp:
-        """Latest event timestamp over all tables (UTC): the end of observed history."""
+    def data_end(self, *, now: pd.Timestamp | None = None) -> pd.Timestamp:
+        """Latest event timestamp over all tables (UTC) that is not in the future.
+
+        The end of observed history: events after today (UTC, of ``now``; default the
+        clock) are ignored, so one mistyped ``2031`` cannot move it (and with it every
+        label horizon) into years with no data.
+
+        Raises
+        ------
+        DataContractError
+            When no event is dated today or earlier.
+        """
+        future = end_of_today(now)
         stamps = [
-            frame[spec.time_column].max()
+            frame.loc[frame[spec.time_column] < future, spec.time_column].max()
             for spec, frame in zip(TABLES.values(), self.frames().values(), strict=True)
             if spec.time_column and len(frame)
         ]
-        return max(s for s in stamps if pd.notna(s))
+        stamps = [s for s in stamps if pd.notna(s)]
+        if not stamps:
+            raise DataContractError(
+                [Problem("the tables", None, f"have no event before {future:%Y-%m-%d} (UTC)")]
+            )
+        return max(stamps)
+
+    def future_events(self, *, now: pd.Timestamp | None = None) -> int:
+        """How many events (rows, by each table's time column) are dated after today."""
+        future = end_of_today(now)
+        return sum(
+            int((frame[spec.time_column] >= future).sum())
+            for spec, frame in zip(TABLES.values(), self.frames().values(), strict=True)
+            if spec.time_column and len(frame)
+        )
 
 
 def fingerprint(path: Path, *, chunk_bytes: int = 1 << 22) -> str:
@@ -123,6 +179,7 @@ def load_tables(
     column_map: ColumnMap | None = None,
     delimiter: str = ",",
     encoding: str = "utf-8",
+    now: pd.Timestamp | None = None,
 ) -> Tables:
     """Read and validate every contract table found in ``data_dir``.
 
@@ -135,6 +192,8 @@ def load_tables(
         ``{table: {contract_name: user_name}}`` to rename a user's own columns.
     delimiter, encoding : str
         How CSV files are written.
+    now : Timestamp, optional
+        The clock for reporting future events (default: now).
 
     Returns
     -------
@@ -164,20 +223,25 @@ def load_tables(
         raw[name] = frame.rename(columns=rename_map(name, column_map))
     if problems:
         raise DataContractError(problems)
-    return validate_tables(raw, sources=sources)
+    return validate_tables(raw, sources=sources, now=now)
 
 
 def validate_tables(
-    frames: Mapping[str, pd.DataFrame], *, sources: Mapping[str, Path] | None = None
+    frames: Mapping[str, pd.DataFrame],
+    *,
+    sources: Mapping[str, Path] | None = None,
+    now: pd.Timestamp | None = None,
 ) -> Tables:
     """Validate in-memory frames (contract column names) and return :class:`Tables`.
 
     ``frames`` maps table names to raw frames; absent optional tables become empty.
-    ``sources`` names the file of each table for messages. Raises
-    :class:`DataContractError` listing every problem.
+    ``sources`` names the file of each table for messages; ``now`` is the clock future
+    events are reported against (default: now). Raises :class:`DataContractError`
+    listing every problem.
     """
     sources = dict(sources or {})
     problems: list[Problem] = []
+    notes: list[Problem] = []
     out: dict[str, pd.DataFrame] = {}
     files = {name: sources[name].name if name in sources else name for name in TABLES}
     for name, spec in TABLES.items():
@@ -187,7 +251,7 @@ def validate_tables(
                 problems.append(Problem(file, None, "is missing"))
             out[name] = _empty(spec)
             continue
-        out[name], found = _conform(frames[name], spec, file)
+        out[name], found = _conform(frames[name], spec, file, notes=notes)
         problems += found
     if not problems:
         problems += _check_customers(out["customers"], files["customers"])
@@ -195,7 +259,8 @@ def validate_tables(
         raise DataContractError(problems)
     tables = Tables(**out, sources=sources)
     _unify_ids(tables)
-    tables.warnings = _report_unknown_customers(tables, files)
+    notes += _report_future(tables, files, end_of_today(now))
+    tables.warnings = notes + _report_unknown_customers(tables, files)
     for w in tables.warnings:
         log.warning("%s", w)
     return tables
@@ -256,9 +321,19 @@ def _examples(values: pd.Series) -> tuple[str, ...]:
 
 
 def _conform(
-    raw: pd.DataFrame, spec: TableSpec, file: str, *, allow_empty: bool = False
+    raw: pd.DataFrame,
+    spec: TableSpec,
+    file: str,
+    *,
+    allow_empty: bool = False,
+    notes: list[Problem] | None = None,
 ) -> tuple[pd.DataFrame, list[Problem]]:
-    """Coerce ``raw`` to the contract types; return it with the problems found."""
+    """Coerce ``raw`` to the contract types; return it with the problems found.
+
+    Findings that do not stop the load (a "never" date read as missing) are appended
+    to ``notes``.
+    """
+    notes = [] if notes is None else notes
     problems = [
         Problem(file, col, "is missing (required by the data contract)")
         for col in spec.required_columns
@@ -274,35 +349,46 @@ def _conform(
             out[column.name] = _coerce(pd.Series(pd.NA, index=raw.index, dtype=object), column)
             continue
         values = raw[column.name]
-        coerced = _coerce(values, column)
-        bad = coerced.isna() & values.notna()
+        if column.kind in ("timestamp", "date"):
+            coerced, early, late = _timestamps(values)
+            refused = early | late
+            if column.open_end and late.any():
+                notes.append(_found(file, column, values, late, _NEVER))
+                refused = early
+            if refused.any():
+                problems.append(_found(file, column, values, refused, _TIME_RANGE))
+            unusable = early | late
+        else:
+            coerced = _coerce(values, column)
+            unusable = pd.Series(False, index=values.index)
+        bad = coerced.isna() & values.notna() & ~unusable
         if bad.any():  # blank text is missing, not bad
             bad[bad] = values[bad].astype(str).str.strip() != ""
         if bad.any():
-            problems.append(
-                Problem(
-                    file,
-                    column.name,
-                    f"is not a valid {column.kind}",
-                    int(bad.sum()),
-                    _examples(values[bad]),
-                )
-            )
-        if column.bounds is not None:
-            lo, hi = column.bounds
-            out_of = (coerced < lo) | (coerced > hi)
-            if out_of.any():
+            problems.append(_found(file, column, values, bad, f"is not a valid {column.kind}"))
+        if column.kind in ("float", "int"):
+            infinite = pd.Series(np.isinf(coerced.to_numpy()), index=values.index)
+            absurd = (coerced.abs() > MAX_ABS_NUMBER) & ~infinite
+            if infinite.any():
+                problems.append(_found(file, column, values, infinite, "is not a finite number"))
+            if absurd.any():
                 problems.append(
-                    Problem(
+                    _found(
                         file,
-                        column.name,
-                        f"is outside {lo:g}–{hi:g}",
-                        int(out_of.sum()),
-                        _examples(values[out_of]),
+                        column,
+                        values,
+                        absurd,
+                        f"is beyond ±{MAX_ABS_NUMBER:g} (not a plausible value)",
                     )
                 )
+            unusable = infinite | absurd
+        if column.bounds is not None:
+            lo, hi = column.bounds
+            out_of = ((coerced < lo) | (coerced > hi)) & ~unusable
+            if out_of.any():
+                problems.append(_found(file, column, values, out_of, f"is outside {lo:g}–{hi:g}"))
         if column.required:
-            missing = coerced.isna() & ~bad
+            missing = coerced.isna() & ~bad & ~unusable
             if missing.any():
                 rows = np.flatnonzero(missing.to_numpy())[:5] + 2
                 problems.append(
@@ -321,6 +407,47 @@ def _conform(
     return frame, problems
 
 
+_TIME_RANGE = f"is outside the supported range {EARLIEST_TIMESTAMP} – {LATEST_TIMESTAMP}"
+_NEVER = (
+    f"has 'never' dates (after {LATEST_TIMESTAMP}, such as 9999-12-31): read as missing, "
+    "i.e. it has not happened"
+)
+
+
+def _found(file: str, column: Column, values: pd.Series, rows: pd.Series, issue: str) -> Problem:
+    """A :class:`Problem` of ``column`` at the ``rows`` mask, with examples from ``values``."""
+    return Problem(file, column.name, issue, int(rows.sum()), _examples(values[rows]))
+
+
+def _timestamps(
+    values: pd.Series, date_format: str = "ISO8601"
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Parse timestamps as UTC ``datetime64[ns]``; masks of values before and after the range.
+
+    Returns ``(stamps, early, late)``: values outside ``EARLIEST_TIMESTAMP`` –
+    ``LATEST_TIMESTAMP`` are NaT in ``stamps`` and flagged in ``early`` or ``late``
+    (parsed at their own resolution first, so ``9999-12-31`` is a date past the range,
+    not an overflow). Unparseable values are NaT and in neither mask.
+    """
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        stamps, text = values.dt.tz_convert("UTC"), None
+    elif pd.api.types.is_datetime64_dtype(values):
+        stamps, text = values.dt.tz_localize("UTC"), None
+    else:
+        text = values.astype("string")
+        stamps = pd.to_datetime(text, utc=True, errors="coerce", format=date_format)
+    early = pd.Series((stamps < _FIRST).to_numpy(dtype=bool), index=values.index)
+    late = pd.Series((stamps >= _AFTER_LAST).to_numpy(dtype=bool), index=values.index)
+    if text is not None:  # a pandas that parses at ns resolution gives NaT: read the year
+        failed = stamps.isna() & text.notna()
+        if failed.any():
+            year = pd.to_numeric(text[failed].str.extract(_YEAR)[0], errors="coerce")
+            early[failed] = (year < _FIRST.year).fillna(False).to_numpy(dtype=bool)
+            late[failed] = (year > _AFTER_LAST.year).fillna(False).to_numpy(dtype=bool)
+    in_range = stamps.where(~(early | late))
+    return in_range.astype(TIMESTAMP_DTYPE), early, late
+
+
 def parse_utc(values: pd.Series, *, date_format: str = "ISO8601") -> pd.Series:
     """Parse timestamps as UTC: the one timestamp parser of the data contract.
 
@@ -336,22 +463,16 @@ def parse_utc(values: pd.Series, *, date_format: str = "ISO8601") -> pd.Series:
     Returns
     -------
     pandas.Series
-        ``datetime64[ns, UTC]``, same index; NaT where a value is missing or unparseable.
+        ``datetime64[ns, UTC]``, same index; NaT where a value is missing, unparseable or
+        outside the supported range (:func:`_timestamps` tells which).
     """
-    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
-        stamps = (
-            values if isinstance(values.dtype, pd.DatetimeTZDtype) else values.dt.tz_localize("UTC")
-        )
-        return stamps.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
-    return pd.to_datetime(
-        values.astype("string"), utc=True, errors="coerce", format=date_format
-    ).astype(TIMESTAMP_DTYPE)
+    return _timestamps(values, date_format)[0]
 
 
 def _coerce(values: pd.Series, column: Column) -> pd.Series:
     kind = column.kind
     if kind in ("timestamp", "date"):
-        return parse_utc(values)
+        return _timestamps(values)[0]
     if kind in ("float", "int"):
         return pd.to_numeric(values, errors="coerce").astype("float64")
     if kind == "bool":
@@ -422,6 +543,29 @@ def _integer_like(ids: pd.Series) -> bool:
         return True
     numbers = pd.to_numeric(ids, errors="coerce")
     return bool(numbers.notna().all() and (numbers == np.floor(numbers)).all())
+
+
+def _report_future(tables: Tables, files: Mapping[str, str], future: pd.Timestamp) -> list[Problem]:
+    """Timestamps at or after ``future`` (the end of today, UTC), per file and column."""
+    found = []
+    for name, frame in tables.frames().items():
+        for column in TABLES[name].columns:
+            if column.kind not in ("timestamp", "date") or not len(frame):
+                continue
+            after = frame[column.name] >= future
+            if after.any():
+                today = future - pd.Timedelta(days=1)
+                found.append(
+                    Problem(
+                        files[name],
+                        column.name,
+                        f"is after today ({today:%Y-%m-%d}, UTC): kept, visible only to "
+                        "cutoffs after it, and not counted in the end of the data",
+                        int(after.sum()),
+                        _examples(frame.loc[after, column.name].dt.strftime("%Y-%m-%dT%H:%M:%SZ")),
+                    )
+                )
+    return found
 
 
 def _report_unknown_customers(tables: Tables, files: Mapping[str, str]) -> list[Problem]:

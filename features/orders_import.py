@@ -172,7 +172,7 @@ def import_orders(
     for name in ("customers", "transactions"):
         table = pa.Table.from_pandas(getattr(converted, name), preserve_index=False)
         path = out / f"{name}.{file_format}"
-        files[name] = write_table_atomic(table, path, file_format=file_format)
+        files[name] = write_table_atomic(table, path, file_format=file_format, mkdir=True)
     log.info("imported %s into %s: %s", orders, out, converted.summary)
     return replace(converted.summary, files=files)
 

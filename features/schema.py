@@ -31,13 +31,20 @@ class Column:
     required : bool
         Whether the column must be present.
     bounds : tuple of (float, float) or None
-        Inclusive range for numeric columns, checked at load.
+        Inclusive range for numeric columns, checked at load (every numeric column is
+        also held to finite values within ±:data:`MAX_ABS_NUMBER`).
+    open_end : bool
+        For the end of something that may not have happened (``cancelled_at``,
+        ``resolved_at``): a date past :data:`LATEST_TIMESTAMP`, the usual "never"
+        sentinel such as ``9999-12-31``, is read as missing (reported as a warning)
+        instead of refused.
     """
 
     name: str
     kind: Kind
     required: bool = False
     bounds: tuple[float, float] | None = None
+    open_end: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,12 +66,21 @@ class TableSpec:
 
 CUSTOMER_ID = "customer_id"
 
+MAX_ABS_NUMBER = 1e12
+"""Largest absolute value of any number in the tables (amounts, costs, quantities, ...):
+a trillion currency units is no order; larger values are data errors (``1e308``)."""
+
+EARLIEST_TIMESTAMP = "1677-09-22"
+LATEST_TIMESTAMP = "2262-04-10"
+"""First and last UTC day of the timestamps the package computes with (both included):
+nanoseconds since 1970 in an int64, pandas' ``datetime64[ns]``."""
+
 CUSTOMERS = TableSpec(
     "customers",
     (
         Column(CUSTOMER_ID, "id", required=True),
         Column("signup_at", "timestamp", required=True),
-        Column("cancelled_at", "timestamp"),
+        Column("cancelled_at", "timestamp", open_end=True),
         Column("birth_date", "date"),
         Column("country", "str"),
         Column("channel", "str"),
@@ -97,7 +113,7 @@ SUPPORT_TICKETS = TableSpec(
     (
         Column(CUSTOMER_ID, "id", required=True),
         Column("opened_at", "timestamp", required=True),
-        Column("resolved_at", "timestamp"),
+        Column("resolved_at", "timestamp", open_end=True),
         Column("category", "str"),
         Column("channel", "str"),
         Column("escalated", "bool"),

@@ -2,8 +2,8 @@
 
 The metadata (``as_of``, contract version, row count, feature list, input
 fingerprints) rides in the Parquet file's key-value metadata under ``churn``, so the
-file is the whole record. Writes go to a temporary file that is renamed into place:
-an interrupted write never leaves a partial snapshot.
+file is the whole record. Writes go through :mod:`features.atomic` (a temporary file
+renamed into place): an interrupted write never leaves a partial snapshot.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.atomic import write_table_atomic
+from features.atomic import check_target, write_table_atomic
 from features.errors import SnapshotError
 from features.schema import CONTRACT_VERSION, CUSTOMER_ID
 
@@ -37,16 +37,30 @@ class SnapshotMeta:
 
 
 def snapshot_path(folder: str | Path, as_of: pd.Timestamp) -> Path:
-    """Conventional snapshot file for a cutoff: ``folder/features_YYYY-MM-DD.parquet``."""
-    return Path(folder) / f"features_{as_of:%Y-%m-%d}.parquet"
+    """Conventional snapshot file for a cutoff: ``folder/features_YYYY-MM-DD.parquet``.
+
+    A cutoff that is not a UTC midnight is named exactly,
+    ``features_YYYY-MM-DDTHHMMSSZ.parquet`` (the CLI only takes whole days, but the
+    library does not round): two different cutoffs never share a file name.
+    """
+    as_of = pd.Timestamp(as_of)
+    as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
+    if as_of == as_of.floor("D"):
+        return Path(folder) / f"features_{as_of:%Y-%m-%d}.parquet"
+    return Path(folder) / f"features_{as_of:%Y-%m-%dT%H%M%S}Z.parquet"
 
 
-def write_snapshot(features: pd.DataFrame, path: str | Path, meta: SnapshotMeta) -> Path:
-    """Write ``features`` with ``meta`` to ``path`` atomically; return the path."""
+def write_snapshot(
+    features: pd.DataFrame, path: str | Path, meta: SnapshotMeta, *, mkdir: bool = False
+) -> Path:
+    """Write ``features`` with ``meta`` to ``path`` atomically; return the path.
+
+    ``mkdir`` makes a missing folder (else it is an :class:`~features.errors.OutputError`).
+    """
     table = pa.Table.from_pandas(features, preserve_index=False)
     schema_meta = dict(table.schema.metadata or {})
     schema_meta[META_KEY] = json.dumps(asdict(meta)).encode()
-    return write_table_atomic(table.replace_schema_metadata(schema_meta), path)
+    return write_table_atomic(table.replace_schema_metadata(schema_meta), path, mkdir=mkdir)
 
 
 def read_meta(path: str | Path) -> SnapshotMeta:
@@ -87,6 +101,7 @@ def make_snapshot(
     folder: str | Path | None = None,
     partitions: int = 4,
     on_partition=None,
+    mkdir: bool = False,
     **options,
 ) -> tuple[Path, SnapshotMeta]:
     """Build features for ``as_of`` partition by partition and write them as a snapshot.
@@ -100,7 +115,10 @@ def make_snapshot(
     out : path, optional
         Snapshot file; default ``folder/features_<as_of>.parquet``.
     folder : path, optional
-        Used when ``out`` is not given; default ``<data dir>/features``.
+        Used when ``out`` is not given; default ``<data dir>/features`` (made if missing).
+    mkdir : bool, default False
+        Make the missing folder of an explicit ``out``; without it, a missing folder is
+        an :class:`~features.errors.OutputError` (checked before any feature is built).
     partitions, on_partition, **options
         Passed to :func:`features.build.build_features_partitioned`.
     """
@@ -111,7 +129,8 @@ def make_snapshot(
     as_of = as_utc(as_of)
     if out is None:
         data_dir = next(iter(tables.sources.values())).parent if tables.sources else Path(".")
-        out = snapshot_path(folder or data_dir / "features", as_of)
+        out, mkdir = snapshot_path(folder or data_dir / "features", as_of), True
+    check_target(out, mkdir=mkdir)
     frame = build_features_partitioned(
         tables, as_of=as_of, partitions=partitions, on_partition=on_partition, **options
     )
@@ -122,4 +141,4 @@ def make_snapshot(
         fingerprints={name: fingerprint(p) for name, p in tables.sources.items()},
         extra={"warnings": [str(w) for w in tables.warnings]},
     )
-    return write_snapshot(frame, out, meta), meta
+    return write_snapshot(frame, out, meta, mkdir=mkdir), meta

@@ -75,7 +75,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -86,6 +85,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from features.atomic import AtomicTarget
 
 log = logging.getLogger(__name__)
 
@@ -1557,11 +1558,15 @@ def _to_arrow(name: str, cols: dict[str, np.ndarray], first_row_id: int) -> pa.T
 
 
 class _Sink:
-    """One output file, written in appended pieces under a temporary name, then renamed."""
+    """One output file, written in appended pieces under a temporary name, then renamed.
+
+    The temporary file is :class:`features.atomic.AtomicTarget`'s (mode by the umask,
+    leftovers of a killed earlier run removed, fsync before the rename).
+    """
 
     def __init__(self, path: Path, schema: pa.Schema, file_format: str):
         self.path = path
-        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self.target = AtomicTarget(path)
         self.schema = schema
         self.file_format = file_format
         self._writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
@@ -1570,11 +1575,12 @@ class _Sink:
         if self.file_format == "csv":
             table = _csv_view(table)
         if self._writer is None:
+            tmp = self.target.open()
             if self.file_format == "parquet":
-                self._writer = pq.ParquetWriter(self.tmp, table.schema, compression="zstd")
+                self._writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
             else:
                 options = pacsv.WriteOptions(quoting_style="none", quoting_header="none")
-                self._writer = pacsv.CSVWriter(self.tmp, table.schema, write_options=options)
+                self._writer = pacsv.CSVWriter(tmp, table.schema, write_options=options)
         self._writer.write_table(table)
 
     def close(self) -> None:
@@ -1585,7 +1591,7 @@ class _Sink:
         self._writer = None
 
     def commit(self) -> None:
-        os.replace(self.tmp, self.path)
+        self.target.commit()
 
     def abort(self) -> None:
         """Close and delete the temporary file, if any (no-op after :meth:`commit`)."""
@@ -1594,7 +1600,7 @@ class _Sink:
                 self._writer.close()
             finally:
                 self._writer = None
-        self.tmp.unlink(missing_ok=True)
+        self.target.discard()
 
 
 def _csv_view(table: pa.Table) -> pa.Table:

@@ -26,7 +26,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -40,6 +39,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.atomic import AtomicTarget
 from features.build import DEFAULT_WINDOWS, build_features, feature_inputs, split_tables
 from features.errors import ConfigError, EmptyBaseError, OutputError, SnapshotError
 from features.events import as_utc, days_before
@@ -424,6 +424,7 @@ def score_snapshot(
     options: ScoreOptions = ScoreOptions(),
     sources: Mapping[str, Path] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    mkdir: bool = False,
 ) -> BatchResult:
     """Score the customers active in a feature snapshot, chunk by chunk; no table is read.
 
@@ -435,7 +436,7 @@ def score_snapshot(
     ----------
     snapshot : path
         A feature snapshot (:func:`features.snapshot.make_snapshot`) as of ``as_of``.
-    models, as_of, out, partitions, options, on_progress
+    models, as_of, out, partitions, options, on_progress, mkdir
         As :func:`score_base`; ``partitions`` is the number of row chunks.
     sources : mapping of str to path, optional
         ``{table: file}`` the scores are for; a warning is logged when the snapshot
@@ -495,6 +496,7 @@ def score_snapshot(
         data={name: str(p) for name, p in (sources or {}).items()},
         stats=stats,
         on_progress=on_progress,
+        mkdir=mkdir,
     )
 
 
@@ -505,31 +507,20 @@ def score_snapshot(
 class _AtomicParquet:
     """A Parquet file written in row groups to a temporary file, renamed into place on commit.
 
-    The temporary file is made on entry, so an unwritable output fails before any work;
-    leaving the block without :meth:`commit` (an error, Ctrl-C) deletes it.
+    The temporary file (:class:`features.atomic.AtomicTarget`) is made on entry, so an
+    unwritable output fails before any work; leaving the block without :meth:`commit`
+    (an error, Ctrl-C) deletes it.
     """
 
-    def __init__(self, path: Path, schema: pa.Schema):
+    def __init__(self, path: Path, schema: pa.Schema, *, mkdir: bool = False):
         self.path, self.schema = path, schema
-        self.tmp: str | None = None
+        self.target = AtomicTarget(path, mkdir=mkdir)
         self.writer: pq.ParquetWriter | None = None
 
     def __enter__(self) -> _AtomicParquet:
-        if self.path.is_dir():
-            raise OutputError(
-                str(self.path), "it is a folder; give a file name such as scores.parquet"
-            )
-        folder = next(p for p in (self.path.parent, *self.path.parent.parents) if p.exists())
-        if not folder.is_dir():
-            raise OutputError(str(self.path), f"{folder} is a file, not a folder")
+        tmp = self.target.open()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, self.tmp = tempfile.mkstemp(
-                prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-            )
-            os.close(fd)
-            os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp's 0600 would survive the rename
-            self.writer = pq.ParquetWriter(self.tmp, self.schema)
+            self.writer = pq.ParquetWriter(tmp, self.schema)
         except OSError as e:
             self._discard()
             raise OutputError(str(self.path), e.strerror or str(e)) from e
@@ -546,11 +537,7 @@ class _AtomicParquet:
         self.writer.add_key_value_metadata({META_KEY: json.dumps(meta).encode()})
         self.writer.close()
         self.writer = None
-        try:
-            os.replace(self.tmp, self.path)
-        except OSError as e:
-            raise OutputError(str(self.path), e.strerror or str(e)) from e
-        self.tmp = None
+        self.target.commit()
 
     def _discard(self) -> None:
         if self.writer is not None:
@@ -559,18 +546,10 @@ class _AtomicParquet:
             except Exception:  # noqa: BLE001 - already failing; the file is deleted next
                 log.debug("closing the temporary scores file failed", exc_info=True)
             self.writer = None
-        if self.tmp is not None:
-            Path(self.tmp).unlink(missing_ok=True)
-            self.tmp = None
+        self.target.discard()
 
     def __exit__(self, *exc) -> None:
         self._discard()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def score_base(
@@ -582,6 +561,7 @@ def score_base(
     partitions: int = 4,
     options: ScoreOptions = ScoreOptions(),
     on_progress: Callable[[int, int], None] | None = None,
+    mkdir: bool = False,
 ) -> BatchResult:
     """Build features and score every customer active at ``as_of``, partition by partition.
 
@@ -600,6 +580,8 @@ def score_base(
     options : ScoreOptions
     on_progress : callable, optional
         ``on_progress(done, total)`` after each partition.
+    mkdir : bool, default False
+        Make the missing folder of ``out`` (else a missing folder is an OutputError).
 
     Returns
     -------
@@ -608,7 +590,8 @@ def score_base(
     Raises
     ------
     OutputError
-        When ``out`` cannot be written (checked before any work).
+        When ``out`` cannot be written or its folder is missing (checked before any
+        work).
     SnapshotError
         When the built features lack model features.
     EmptyBaseError
@@ -640,6 +623,7 @@ def score_base(
         data={name: str(p) for name, p in tables.sources.items()},
         stats=stats,
         on_progress=on_progress,
+        mkdir=mkdir,
     )
 
 
@@ -662,13 +646,14 @@ def _write_scores(
     data: dict[str, str],
     stats: dict[str, float],
     on_progress: Callable[[int, int], None] | None,
+    mkdir: bool = False,
 ) -> BatchResult:
     """Append each scored chunk to ``out`` atomically, then record and commit the run.
 
     ``stats["known"]`` (customers known at ``as_of``) must be set by the time the
     chunks are exhausted; the output is opened before the first chunk is made.
     """
-    with _AtomicParquet(out, schema) as sink:
+    with _AtomicParquet(out, schema, mkdir=mkdir) as sink:
         groups = []
         for done, frame in enumerate(chunks, start=1):
             with _timer(stats, "write"):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -21,6 +20,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from features.atomic import atomic_write
 from features.errors import ConfigError
 from features.schema import CUSTOMER_ID
 from serving.offers import CHURN_PROBABILITY, PREDICTED_LTV, require_columns
@@ -271,12 +271,14 @@ def _greedy(order: np.ndarray, cost: np.ndarray, budget: float) -> np.ndarray:
     return np.concatenate(taken) if taken else np.zeros(0, dtype=np.intp)
 
 
-def write_targets_csv(campaign: Campaign, path: str | os.PathLike[str]) -> Path:
+def write_targets_csv(
+    campaign: Campaign, path: str | os.PathLike[str], *, mkdir: bool = False
+) -> Path:
     """Write the campaign's targets to a CSV file, atomically.
 
     The rows go to a temporary file in the same folder, which is then renamed over
-    ``path`` (``os.replace``): readers see the old file or the whole new one, never a
-    partial file, and a failed write leaves no trace. Missing parent folders are made.
+    ``path`` (:func:`features.atomic.atomic_write`): readers see the old file or the
+    whole new one, never a partial file, and a failed write leaves no trace.
 
     Parameters
     ----------
@@ -285,6 +287,8 @@ def write_targets_csv(campaign: Campaign, path: str | os.PathLike[str]) -> Path:
         columns :data:`TARGET_COLUMNS`.
     path : path
         The CSV file to create or replace.
+    mkdir : bool, default False
+        Make missing parent folders (else a missing folder is an error).
 
     Returns
     -------
@@ -293,31 +297,13 @@ def write_targets_csv(campaign: Campaign, path: str | os.PathLike[str]) -> Path:
 
     Raises
     ------
-    ConfigError
-        Naming ``path`` when its folder cannot be made or written to, or ``path`` is a
-        folder.
+    OutputError
+        Naming ``path`` when its folder is missing (without ``mkdir``), cannot be made
+        or written to, or ``path`` is a folder.
     """
-    path = Path(path)
-    tmp: str | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            campaign.targets.to_csv(fh, index=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        _remove(tmp)
-        raise ConfigError(
-            "campaign targets file", str(path), f"a writable file path ({e.strerror or e})"
-        ) from e
-    except BaseException:
-        _remove(tmp)
-        raise
-    return path
-
-
-def _remove(tmp: str | None) -> None:
-    if tmp is not None:
-        Path(tmp).unlink(missing_ok=True)
+    with (
+        atomic_write(path, mkdir=mkdir) as tmp,
+        open(tmp, "w", encoding="utf-8", newline="") as fh,
+    ):
+        campaign.targets.to_csv(fh, index=False)
+    return Path(path)

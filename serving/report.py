@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Literal
 import jinja2
 import pandas as pd
 
+from features.atomic import atomic_write
 from features.errors import ChurnError, ConfigError
 from features.kpi import ACTIVE_DAYS, monthly_kpis
 from features.load import Tables
@@ -61,43 +61,17 @@ def render(parts: list[sections.Section], *, title: str, subtitle: str, footer: 
     return template.render(title=title, subtitle=subtitle, sections=parts, footer=footer)
 
 
-def write_report(html: str, path: str | os.PathLike[str]) -> Path:
-    """Write ``html`` to ``path`` through a temporary file and an atomic rename.
+def write_report(html: str, path: str | os.PathLike[str], *, mkdir: bool = False) -> Path:
+    """Write ``html`` to ``path`` atomically (:func:`features.atomic.atomic_write`).
 
     Raises
     ------
-    ConfigError
-        When the folder cannot be created or written to.
+    OutputError
+        When ``path`` cannot be written, or its folder is missing and ``mkdir`` is False.
     """
-    path = Path(path)
-    tmp: str | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.chmod(tmp, _file_mode())
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(html)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
-        raise ConfigError(
-            "report file", str(path), f"a writable file path ({e.strerror or e})"
-        ) from e
-    except BaseException:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _file_mode() -> int:
-    """Permissions of a new file under the current umask (mkstemp's are 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+    with atomic_write(path, mkdir=mkdir) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    return Path(path)
 
 
 def read_scores(path: str | os.PathLike[str]) -> pd.DataFrame:

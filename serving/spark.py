@@ -28,7 +28,6 @@ import os
 import re
 import sys
 import time
-import uuid
 import warnings
 from collections.abc import Mapping
 from functools import reduce
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pyarrow as pa
 
+from features.atomic import is_stale, temp_name
 from features.build import EVENT_COLUMNS
 from features.errors import (
     ChurnError,
@@ -148,6 +148,7 @@ def score_spark(
     delimiter: str = ",",
     encoding: str = "utf-8",
     spark: SparkSession | None = None,
+    mkdir: bool = False,
 ) -> BatchResult:
     """Score every customer active at ``as_of`` on Spark; same rows as the local engine.
 
@@ -174,6 +175,9 @@ def score_spark(
         How CSV tables are written (Parquet is read first and preferred).
     spark : SparkSession, optional
         Default: :func:`spark_session`.
+    mkdir : bool, default False
+        Make the missing parent folder of ``out`` (else a missing folder is an
+        OutputError, raised before the job runs).
 
     Returns
     -------
@@ -206,7 +210,7 @@ def score_spark(
     schema = score_schema(pa.int64() if id_type == "bigint" else pa.string())
     ddl = ", ".join(f"{f.name} {_DDL[f.type]}" for f in schema)
     run = _group_scorer(spark.sparkContext.broadcast(models), list(frames), as_of, options, id_type)
-    target = _Target(spark, str(out))
+    target = _Target(spark, str(out), mkdir=mkdir)
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     try:
@@ -376,29 +380,45 @@ def _fs(spark: SparkSession, path: str):
 
 
 class _Target:
-    """A temporary output folder beside ``out``, renamed over it on :meth:`commit`."""
+    """A temporary output folder beside ``out``, renamed over it on :meth:`commit`.
 
-    def __init__(self, spark: SparkSession, out: str):
+    Named and cleaned up by the rules of :mod:`features.atomic` (the one writer's, here
+    through Hadoop's FileSystem so ``out`` may be any URI Spark writes): the temporary
+    folders of ``out`` left by killed earlier runs are removed first.
+    """
+
+    def __init__(self, spark: SparkSession, out: str, *, mkdir: bool = False):
         self.spark, self.out = spark, out
         name = Path(out.rstrip("/")).name
         parent = out.rstrip("/")[: -len(name)] or "./"
-        self.tmp = f"{parent}.{name}.{uuid.uuid4().hex[:8]}.tmp"
+        self.tmp = f"{parent}{temp_name(name)}"
         try:
             self.fs, self.tmp_path = _fs(spark, self.tmp)
             _, self.out_path = _fs(spark, out)
             parent_path = self.out_path.getParent()
-            if (
-                parent_path is not None
-                and self.fs.exists(parent_path)
-                and not self.fs.getFileStatus(parent_path).isDirectory()
-            ):
-                raise OutputError(out, "its parent is a file, not a folder")
+            if parent_path is not None and self.fs.exists(parent_path):
+                if not self.fs.getFileStatus(parent_path).isDirectory():
+                    raise OutputError(out, "its parent is a file, not a folder")
+                self._remove_stale(parent_path, name)
+            elif parent_path is not None and not mkdir:
+                raise OutputError(
+                    out, f"the folder {parent_path} does not exist (create it, or pass --mkdir)"
+                )
             if not self.fs.mkdirs(self.tmp_path):
                 raise OutputError(out, "cannot create a folder beside it")
         except OutputError:
             raise
         except Exception as e:  # noqa: BLE001 - Py4J wraps the Java IOException
             raise OutputError(out, str(e).splitlines()[0]) from e
+
+    def _remove_stale(self, parent_path, name: str) -> None:
+        now_ms = time.time() * 1000
+        for status in self.fs.listStatus(parent_path):
+            path = status.getPath()
+            age = (now_ms - status.getModificationTime()) / 1000
+            if is_stale(path.getName(), name, age_seconds=age):
+                log.info("Removing the leftover temporary output %s", path.toString())
+                self.fs.delete(path, True)
 
     def write_text(self, name: str, text: str) -> None:
         stream = self.fs.create(

@@ -288,15 +288,20 @@ def fit_btyd(rfm: pd.DataFrame) -> BTYDParams:
 
 
 def with_btyd_features(
-    features: pd.DataFrame, params: BTYDParams, *, horizon_days: int
+    features: pd.DataFrame, params: BTYDParams | None, *, horizon_days: int
 ) -> pd.DataFrame:
     """``features`` with :data:`BTYD_FEATURES` over ``horizon_days`` added (replaced).
 
     ``features`` needs the :data:`~features.purchase_days.PURCHASE_DAY_FEATURES`; the
-    output is a new frame, same index.
+    output is a new frame, same index. Without ``params`` (nobody had ordered at the
+    cutoff) the features are unknown: NaN.
     """
-    predicted = params.predict(rfm_of_features(features), horizon_days=horizon_days)
     out = features.copy()
+    if params is None:
+        for name in BTYD_FEATURES:
+            out[name] = np.nan
+        return out
+    predicted = params.predict(rfm_of_features(features), horizon_days=horizon_days)
     for column, name in zip(PREDICTION_COLUMNS, BTYD_FEATURES, strict=True):
         out[name] = predicted[column].to_numpy()
     return out

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from features.build import DEFAULT_WINDOWS, build_features
-from features.errors import ConfigError
+from features.errors import ConfigError, EmptyTrainingSetError
 from features.load import Tables
 from features.schema import CUSTOMER_ID
 from training.btyd import BTYDParams, fit_btyd, rfm_of_features, with_btyd_features
@@ -166,6 +166,12 @@ def labelled_features(
     population is every customer with an order who has not cancelled, and with
     ``active_days`` one in the ``active_days`` before the cutoff. ``cache`` (a dict)
     reuses feature builds and BTYD fits across calls for the same cutoff.
+
+    Raises
+    ------
+    EmptyTrainingSetError
+        When no customer is active at any of the ``cutoffs``: nothing to learn from or
+        to judge on (raised before any model or MLflow run is started).
     """
     cache = {} if cache is None else cache
     parts = []
@@ -189,7 +195,12 @@ def labelled_features(
         part = features.merge(labels, on=CUSTOMER_ID, how="inner", validate="one_to_one")
         part.insert(1, "cutoff", cutoff)
         parts.append(part)
-    return pd.concat(parts, ignore_index=True)
+    stacked = pd.concat(parts, ignore_index=True)
+    if stacked.empty:
+        raise EmptyTrainingSetError(
+            [f"{c:%Y-%m-%d}" for c in cutoffs], len(tables.customers), active_days
+        )
+    return stacked
 
 
 def cutoff_features(
@@ -213,12 +224,13 @@ def btyd_at(
     """BG/NBD + Gamma-Gamma fitted on every customer with an order in ``features``.
 
     ``features`` are built as of ``cutoff`` (so the fit sees only events before it);
-    memoised in ``cache`` under ``("btyd", cutoff)``.
+    memoised in ``cache`` under ``("btyd", cutoff)``. None when nobody has ordered yet.
     """
     cache = {} if cache is None else cache
     key = ("btyd", cutoff)
     if key not in cache:
-        cache[key] = fit_btyd(rfm_of_features(features))
+        rfm = rfm_of_features(features)
+        cache[key] = fit_btyd(rfm) if (rfm["T"] > 0).any() else None
     return cache[key]
 
 

@@ -26,7 +26,7 @@ from features.errors import IncompleteHorizonError, ModelRegistryError, Snapshot
 from features.events import as_utc
 from features.load import Tables, fingerprint
 from features.schema import CUSTOMER_ID
-from features.snapshot import latest_snapshot, read_snapshot
+from features.snapshot import latest_snapshot, read_snapshot, snapshot_path
 from training.artifacts import load_json
 from training.labels import active_customers, make_labels
 from training.registry import LoadedModel
@@ -163,7 +163,7 @@ def current_rows(
         as_of = tables.data_end().floor("D") + pd.Timedelta(days=1)
     as_of = as_utc(as_of)
     if frame is None and snapshots is not None:
-        path = Path(snapshots) / f"features_{as_of:%Y-%m-%d}.parquet"
+        path = snapshot_path(snapshots, as_of)
         if path.is_file():
             frame, _ = read_snapshot(path)
             source = f"snapshot {path.name}"

@@ -159,3 +159,71 @@ class TestCliErrors:
         write(tmp_path, customers=CUSTOMERS, transactions=TRANSACTIONS)
         result = CliRunner().invoke(app, ["features", "--data", str(tmp_path), "--as-of", "soon"])
         assert result.exit_code == 2 and "Invalid --as-of 'soon'" in result.output
+
+
+class TestDataEnd:
+    """Events after today are reported and do not move the end of the data (issue 14)."""
+
+    NOW = pd.Timestamp("2026-03-15 10:00", tz="UTC")
+
+    def tables(self, tmp_path, *extra: str):
+        txn = TRANSACTIONS + "".join(extra)
+        return load_tables(write(tmp_path, customers=CUSTOMERS, transactions=txn), now=self.NOW)
+
+    def test_future_events_do_not_move_the_data_end(self, tmp_path):
+        tables = self.tables(tmp_path, "1,2031-01-01,5,false\n3,2026-03-16T00:00:00Z,5,false\n")
+        assert tables.data_end(now=self.NOW) == pd.Timestamp("2024-05-09", tz="UTC")
+        assert tables.future_events(now=self.NOW) == 2
+        [warning] = [w for w in tables.warnings if "after today" in w.issue]
+        assert (warning.file, warning.column, warning.rows) == ("transactions.csv", "ordered_at", 2)
+        assert "2026-03-15" in warning.issue
+        assert warning.examples == ("2031-01-01T00:00:00Z", "2026-03-16T00:00:00Z")
+
+    def test_an_event_later_today_is_not_in_the_future(self, tmp_path):
+        tables = self.tables(tmp_path, "1,2026-03-15T23:59:00Z,5,false\n")
+        assert tables.data_end(now=self.NOW) == pd.Timestamp("2026-03-15 23:59", tz="UTC")
+        assert not [w for w in tables.warnings if "after today" in w.issue]
+
+    def test_without_future_events_the_data_end_is_the_latest_event(self, tmp_path):
+        tables = self.tables(tmp_path)
+        assert tables.data_end() == tables.transactions["ordered_at"].max()
+        assert tables.future_events() == 0
+
+
+class TestOutOfRange:
+    def test_never_sentinel_in_cancelled_at_is_missing(self, tmp_path):
+        customers = "customer_id,signup_at,cancelled_at\n1,2024-01-01,9999-12-31\n2,2024-01-01,\n"
+        tables = load_tables(write(tmp_path, customers=customers, transactions=TRANSACTIONS))
+        assert tables.customers["cancelled_at"].isna().all()
+        [never] = [w for w in tables.warnings if "'never'" in w.issue]
+        assert (never.column, never.rows, never.examples) == ("cancelled_at", 1, ("9999-12-31",))
+
+    def test_parquet_timestamps_out_of_the_ns_range(self, tmp_path):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        far = pa.array([pd.Timestamp("2024-01-01").to_pydatetime(), None], pa.timestamp("us"))
+        never = pa.array([None, pd.Timestamp("9999-12-31").to_pydatetime()], pa.timestamp("us"))
+        pq.write_table(
+            pa.table({"customer_id": [1, 2], "signup_at": far, "cancelled_at": never}),
+            tmp_path / "customers.parquet",
+        )
+        (tmp_path / "transactions.csv").write_text(
+            "customer_id,ordered_at,amount\n1,1600-01-01,5\n"
+        )
+        message = problems_of(tmp_path)
+        assert "customers.parquet, column 'signup_at': is empty (required)" in message
+        assert "transactions.csv, column 'ordered_at': is outside the supported range" in message
+        assert "cancelled_at" not in message  # a 'never' date, read as missing
+
+    @pytest.mark.parametrize("value", ["inf", "-inf", "Infinity", "1e308", "-2e12"])
+    def test_non_finite_and_absurd_amounts(self, tmp_path, value):
+        txn = f"customer_id,ordered_at,amount,is_refund\n1,2024-05-01,{value},true\n"
+        message = problems_of(write(tmp_path, customers=CUSTOMERS, transactions=txn))
+        assert "transactions.csv, column 'amount': is" in message
+        assert "(1 row; e.g." in message
+
+    def test_a_large_but_plausible_amount_passes(self, tmp_path):
+        txn = "customer_id,ordered_at,amount\n1,2024-05-01,999999999999\n"
+        tables = load_tables(write(tmp_path, customers=CUSTOMERS, transactions=txn))
+        assert tables.transactions["amount"].tolist() == [999999999999.0]

@@ -222,7 +222,8 @@ class TestSnapshots:
             fingerprints={"transactions": "0" * 64},
         )
         folder = tmp_path / "features"
-        write_snapshot(frame, folder / f"features_{batch_env.as_of:%Y-%m-%d}.parquet", meta)
+        path = folder / f"features_{batch_env.as_of:%Y-%m-%d}.parquet"
+        write_snapshot(frame, path, meta, mkdir=True)
         assert find_snapshot(tmp_path, batch_env.as_of, batch_env.tables.sources) is None
 
     def test_other_as_of_is_refused(self, batch_env, tmp_path):

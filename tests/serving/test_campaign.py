@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.errors import ConfigError
+from features.errors import ConfigError, OutputError
 from serving.campaign import (
     SCORE_COLUMNS,
     TARGET_COLUMNS,
@@ -212,27 +213,34 @@ class TestWriteTargetsCsv:
         pd.testing.assert_frame_equal(pd.read_csv(path), self.CAMPAIGN.targets, check_dtype=False)
         assert [p.name for p in tmp_path.iterdir()] == ["campaign.csv"]
 
-    def test_replaces_an_existing_file_and_makes_folders(self, tmp_path):
+    def test_replaces_an_existing_file_and_makes_folders_when_asked(self, tmp_path):
         path = tmp_path / "out" / "campaign.csv"
         path.parent.mkdir()
         path.write_text("old")
         write_targets_csv(self.CAMPAIGN, path)
         assert path.read_text().startswith(",".join(TARGET_COLUMNS))
-        write_targets_csv(self.CAMPAIGN, tmp_path / "new" / "deeper" / "c.csv")
+        with pytest.raises(OutputError, match="does not exist"):
+            write_targets_csv(self.CAMPAIGN, tmp_path / "new" / "deeper" / "c.csv")
+        assert not (tmp_path / "new").exists()
+        write_targets_csv(self.CAMPAIGN, tmp_path / "new" / "deeper" / "c.csv", mkdir=True)
         assert (tmp_path / "new" / "deeper" / "c.csv").is_file()
+
+    def test_file_mode_follows_the_umask(self, tmp_path):
+        path = write_targets_csv(self.CAMPAIGN, tmp_path / "campaign.csv")
+        plain = tmp_path / "plain.csv"
+        plain.write_text("x")
+        assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
 
     def test_unwritable_folder_names_the_path(self, tmp_path):
         blocker = tmp_path / "not_a_folder"
         blocker.write_text("")
         path = blocker / "campaign.csv"
-        with pytest.raises(
-            ConfigError, match=rf"campaign targets file: '{re.escape(str(path))}'.*writable"
-        ):
+        with pytest.raises(OutputError, match=rf"{re.escape(str(path))}.*not a folder"):
             write_targets_csv(self.CAMPAIGN, path)
 
     def test_path_is_a_folder(self, tmp_path):
         (tmp_path / "campaign.csv").mkdir()
-        with pytest.raises(ConfigError, match="campaign targets file"):
+        with pytest.raises(OutputError, match="is a folder"):
             write_targets_csv(self.CAMPAIGN, tmp_path / "campaign.csv")
         assert [p.name for p in tmp_path.iterdir()] == ["campaign.csv"]
 

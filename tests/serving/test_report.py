@@ -22,7 +22,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from churn.cli import app
-from features.errors import ConfigError
+from features.errors import ConfigError, OutputError
 from features.load import load_tables
 from features.synthetic import generate
 from serving.offers import risk_band, value_segment
@@ -260,8 +260,10 @@ class TestMissingSources:
 
 
 class TestWrite:
-    def test_atomic_write_in_a_new_folder(self, tmp_path):
-        path = write_report("<html></html>", tmp_path / "a" / "report.html")
+    def test_atomic_write_in_a_new_folder_when_asked(self, tmp_path):
+        with pytest.raises(OutputError, match="does not exist"):
+            write_report("<html></html>", tmp_path / "a" / "report.html")
+        path = write_report("<html></html>", tmp_path / "a" / "report.html", mkdir=True)
         assert path.read_text() == "<html></html>"
         assert os.listdir(path.parent) == ["report.html"]
         umask = os.umask(0)
@@ -270,7 +272,7 @@ class TestWrite:
 
     def test_unwritable_target_is_a_clear_error(self, tmp_path):
         (tmp_path / "file").write_text("x")
-        with pytest.raises(ConfigError, match="report file"):
+        with pytest.raises(OutputError, match="not a folder"):
             write_report("<html></html>", tmp_path / "file" / "report.html")
 
 
@@ -291,6 +293,7 @@ class TestCommand:
                 str(out),
                 "--monitor",
                 "latest",
+                "--mkdir",
             ],
             env={ENV: store},
         )
