@@ -171,8 +171,10 @@ def info(client) -> dict:
 
 
 def feature_rows(server: Server, n: int) -> list[dict]:
-    """The snapshot's first ``n`` customers as score_features rows."""
-    frame = server.snapshot.head(n)
+    """The snapshot's first ``n`` active customers (the models' population) as rows."""
+    from training.labels import status_in_features
+
+    frame = server.snapshot.loc[status_in_features(server.snapshot) == "active"].head(n)
     return [
         {
             "customer_id": _plain(r[CUSTOMER_ID]),
@@ -435,13 +437,14 @@ def test_hot_reload_under_requests(server, client, info):
         new = []
         with tracking(server.tracking_uri):
             registry = MlflowClient()
-            for name in (CHURN_MODEL, LTV_MODEL):
+            for name in (CHURN_MODEL, LTV_MODEL):  # new versions first, then both aliases
                 champion = registry.get_model_version_by_alias(name, CHAMPION)
                 version = registry.create_model_version(
-                    name, source=champion.source, run_id=champion.run_id
+                    name, source=champion.source, run_id=champion.run_id, tags=champion.tags
                 ).version
-                registry.set_registered_model_alias(name, CHAMPION, str(version))
                 new.append(str(version))
+            for name, version in zip((CHURN_MODEL, LTV_MODEL), new, strict=True):
+                registry.set_registered_model_alias(name, CHAMPION, version)
         new = tuple(new)
         _wait_for(lambda: seen and seen[-1] == new, "the new champions to be served")
         served = len(seen)
