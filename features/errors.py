@@ -61,8 +61,8 @@ class DataContractError(ChurnError):
         )
 
 
-class ConfigError(ChurnError):
-    """A setting or argument has a value outside what is allowed."""
+class ConfigError(ChurnError, ValueError):
+    """A setting or argument has a value outside what is allowed (also a ``ValueError``)."""
 
     def __init__(self, name: str, value: object, expected: str):
         self.name, self.value, self.expected = name, value, expected

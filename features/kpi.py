@@ -33,6 +33,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from features.attributes import contract_type
+from features.errors import ConfigError
 from features.events import as_utc, days_before
 from features.load import Tables
 from features.schema import CONTRACT_TYPES, CUSTOMER_ID
@@ -145,8 +146,8 @@ def retention_rate(customers_start: float, customers_end: float, new_customers: 
 
     Raises
     ------
-    ValueError
-        When a count is negative or N exceeds E.
+    ConfigError
+        When a count is negative or N exceeds E (also a ``ValueError``).
 
     Examples
     --------
@@ -159,11 +160,10 @@ def retention_rate(customers_start: float, customers_end: float, new_customers: 
         ("new_customers", new_customers),
     ):
         if not value >= 0:
-            raise ValueError(f"Invalid {name}: {value!r}; expected a count ≥ 0.")
+            raise ConfigError(name, value, "a count ≥ 0")
     if new_customers > customers_end:
-        raise ValueError(
-            f"Invalid new_customers: {new_customers!r}; expected at most "
-            f"customers_end ({customers_end!r})."
+        raise ConfigError(
+            "new_customers", new_customers, f"at most customers_end ({customers_end!r})"
         )
     if customers_start == 0:
         return float("nan")
@@ -173,9 +173,10 @@ def retention_rate(customers_start: float, customers_end: float, new_customers: 
 def churn_rate(customers_start: float, customers_lost: float) -> float:
     """Churn rate = customers lost / customers at the start × 100 (percent; NaN if S is 0)."""
     if not (customers_start >= 0 and 0 <= customers_lost <= customers_start):
-        raise ValueError(
-            f"Invalid customers_lost: {customers_lost!r}; expected a count from 0 "
-            f"to customers_start ({customers_start!r})."
+        raise ConfigError(
+            "customers_lost",
+            customers_lost,
+            f"a count from 0 to customers_start ({customers_start!r})",
         )
     return float("nan") if customers_start == 0 else customers_lost / customers_start * 100.0
 
@@ -348,15 +349,15 @@ def monthly_kpis(
 
     Raises
     ------
-    ValueError
-        When ``[start, end)`` holds no whole month.
+    ConfigError
+        When ``[start, end)`` holds no whole month (the CLI's one-panel error, exit 2).
     """
     if start is None or end is None:
         default_start, default_end = default_period(tables, active_days=active_days)
         start, end = start or default_start, end or default_end
     edges = month_edges(start, end)
     if len(edges) < 2:
-        raise ValueError(f"Invalid period: {start} to {end}; expected at least one whole month.")
+        raise ConfigError("period", f"{start} to {end}", "at least one whole month")
     months = edges[:-1]
     base = _base_matrix(tables, edges, active_days)
     s, e = base[:, :-1], base[:, 1:]
