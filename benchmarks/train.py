@@ -87,12 +87,19 @@ def typed(paths: tuple[Path, Path]):
 def bare(state) -> int:
     import lightgbm as lgb
 
-    from training.churn_model import EARLY_STOPPING, MAX_ROUNDS, lgb_params
+    from training.churn_model import (
+        EARLY_STOPPING,
+        MAX_ROUNDS,
+        lgb_params,
+        monotone_constraints,
+    )
 
     X, y, X_cal, y_cal = state
     data = lgb.Dataset(X, y)
+    params = lgb_params(None, 0, rows=len(y))
+    params["monotone_constraints"] = monotone_constraints(list(X.columns))
     booster = lgb.train(
-        lgb_params(None, 0, rows=len(y)),
+        params,
         data,
         num_boost_round=MAX_ROUNDS,
         valid_sets=[lgb.Dataset(X_cal, y_cal, reference=data)],

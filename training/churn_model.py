@@ -59,6 +59,11 @@ MIN_NEWEST_ROWS = 500
 """Fewer out-of-fold rows at the newest cutoff than this: calibrate on all of them."""
 
 
+MONOTONE: dict[str, int] = {"days_since_last_order": 1}
+"""Features whose effect on churn risk is constrained: +1 never lowers it as they grow.
+
+All else equal, a more recent order never raises a customer's churn risk (tested)."""
+
 MIN_LEAF_SHARE, MIN_LEAF_RANGE = 0.02, (20, 200)
 """Default ``min_data_in_leaf``: 2 % of the training rows, within 20–200."""
 
@@ -72,6 +77,11 @@ def lgb_params(params: dict | None, seed: int, *, rows: int | None = None) -> di
     low, high = MIN_LEAF_RANGE
     leaf = 40 if rows is None else int(min(max(rows * MIN_LEAF_SHARE, low), high))
     return {**DEFAULT_PARAMS, "min_data_in_leaf": leaf, **(params or {}), "seed": seed}
+
+
+def monotone_constraints(names: list[str]) -> list[int]:
+    """LightGBM ``monotone_constraints`` for features ``names`` (:data:`MONOTONE`, else 0)."""
+    return [MONOTONE.get(name, 0) for name in names]
 
 
 def fit_booster(
@@ -158,6 +168,7 @@ class ChurnModel(FeatureModel):
         self.spec_ = FeatureSpec.from_frame(train)
         X, y = self.spec_.matrix(train), np.asarray(y_train)
         params = lgb_params(self.params, self.seed, rows=len(y))
+        params.setdefault("monotone_constraints", monotone_constraints(self.spec_.names))
         if calibration_set is None:
             raw_cal, y_cal = self._cross_fit(train, X, y, params)
         else:

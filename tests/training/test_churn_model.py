@@ -103,3 +103,17 @@ class TestMatrix:
         assert X["plan"].cat.codes.tolist() == [1, -1, -1]
         assert list(X["plan"].cat.categories) == ["basic", "pro"]
         assert spec.is_matrix(X) and not spec.is_matrix(frame)
+
+
+class TestBehaviour:
+    def test_a_more_recent_order_never_raises_churn_risk(self, fitted):
+        """All else equal, fewer days since the last order never means a higher risk."""
+        model, frame = fitted
+        rows = frame.loc[frame["days_since_last_order"].notna()].head(300).reset_index(drop=True)
+        p = model.predict_proba(rows)
+        for factor in (0.5, 0.1):
+            recent = rows.assign(days_since_last_order=rows["days_since_last_order"] * factor)
+            assert (model.predict_proba(recent) <= p + 1e-12).all()
+        later = rows.assign(days_since_last_order=rows["days_since_last_order"] + 60)
+        assert (model.predict_proba(later) >= p - 1e-12).all()
+        assert (model.predict_proba(later) > p + 1e-6).any()  # the constraint is not a no-op
