@@ -1,19 +1,110 @@
-"""`churn serve`: start the BentoML scoring service (registered by importing this module)."""
+"""`churn serve`: start the BentoML scoring service (registered by importing this module).
+
+The server (``bentoml serve`` and its worker) runs in a process group of its own that
+``churn serve`` owns: SIGTERM or SIGINT to ``churn serve`` (systemd, ``docker stop``,
+Kubernetes, Ctrl-C) is forwarded to the whole group, which stops accepting connections
+and lets requests in flight finish; after ``--drain-seconds`` whatever is left of the
+group is killed, so stopping ``churn serve`` never leaves a server holding the port.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from churn.cli import ConfigOpt, DataOpt, _settings, app, console
 from features.errors import ChurnError
 
+log = logging.getLogger(__name__)
+
 SERVICE = "serving.service:ChurnService"
+DRAIN_SECONDS = 20.0
+FORWARDED = (signal.SIGTERM, signal.SIGINT)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a process of the group exists but is not ours to signal
+        return True
+    return True
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signum)
+
+
+def supervise(command: Sequence[str], env: Mapping[str, str], *, drain_seconds: float) -> int:
+    """Run ``command`` as a new process group until it exits or a stop signal comes.
+
+    SIGTERM and SIGINT received meanwhile are forwarded to the group; from the first
+    one, the group has ``drain_seconds`` to finish its requests and exit before it is
+    killed (SIGKILL). A second signal kills it at once. When the server's main process
+    exits by itself, the rest of its group gets the same bounded wait.
+
+    Returns
+    -------
+    int
+        The server's exit code (negative: the signal that ended it).
+    """
+    process = subprocess.Popen(list(command), env=dict(env), start_new_session=True)
+    pgid = process.pid  # the session leader's pid is its group id
+    deadline: list[float] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        if deadline:  # asked twice: stop waiting
+            _signal_group(pgid, signal.SIGKILL)
+            return
+        deadline.append(time.monotonic() + drain_seconds)
+        console.print(
+            f"Stopping the server ({signal.Signals(signum).name}): finishing requests in "
+            f"flight, at most {drain_seconds:g} s."
+        )
+        _signal_group(pgid, signum)
+
+    previous = {s: signal.signal(s, forward) for s in FORWARDED}
+    try:
+        code = _wait(process, deadline)
+        _reap_group(pgid, deadline[0] if deadline else time.monotonic() + drain_seconds)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return code
+
+
+def _wait(process: subprocess.Popen, deadline: list[float]) -> int:
+    """Wait for the server's main process; kill its group once past the drain deadline."""
+    while True:
+        try:
+            return process.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            if deadline and time.monotonic() > deadline[0]:
+                log.warning("The server did not stop in time; killing it.")
+                _signal_group(process.pid, signal.SIGKILL)
+
+
+def _reap_group(pgid: int, deadline: float) -> None:
+    """Wait for the rest of the group (the worker) until ``deadline``, then kill it."""
+    _signal_group(pgid, signal.SIGTERM)
+    while _group_alive(pgid):
+        if time.monotonic() > deadline:
+            _signal_group(pgid, signal.SIGKILL)
+            deadline = float("inf")
+        time.sleep(0.1)
 
 
 def _preflight(settings, *, data: Path | None, reload_seconds: float | None) -> str:
@@ -34,8 +125,9 @@ def _preflight(settings, *, data: Path | None, reload_seconds: float | None) -> 
     config = ServiceConfig.from_settings(settings)
     if config.require_api_key and not config.api_key:
         raise ChurnError(
-            "The API needs a key: set CHURN_SERVING__API_KEY (clients send it in the "
-            "X-API-Key header), or set serving.require_api_key = false for a local trial."
+            "The API needs a key: set CHURN_SERVING__API_KEY, or serving.api_key_file to a "
+            "file holding it (clients send it in the X-API-Key header), or set "
+            "serving.require_api_key = false for a local trial."
         )
     load_catalog(config.source.offers_file)
     key = current_key(config.source)
@@ -59,9 +151,22 @@ def serve(
             "(default: serving.reload_seconds or 30).",
         ),
     ] = None,
+    drain_seconds: Annotated[
+        float,
+        typer.Option(
+            "--drain-seconds",
+            min=0,
+            help="On SIGTERM/SIGINT, seconds requests in flight get to finish before the "
+            "server is killed.",
+        ),
+    ] = DRAIN_SECONDS,
     config: ConfigOpt = None,
 ) -> None:
-    """Start the scoring API on the champion models and the latest feature snapshot."""
+    """Start the scoring API on the champion models and the latest feature snapshot.
+
+    Listens on 127.0.0.1 unless --host says otherwise. SIGTERM or SIGINT stops it
+    gracefully: requests in flight finish (at most --drain-seconds), then it exits.
+    """
     from serving.service import RELOAD_ENV
 
     settings = _settings(config)
@@ -75,9 +180,9 @@ def serve(
     if reload_seconds is not None:
         env[RELOAD_ENV] = str(reload_seconds)
     url = f"http://{host}:{port}"
-    console.print(f"Serving {summary}.")
+    console.print(f"Serving {escape(summary)}.")
     console.print(
-        f"Swagger page: {url}  (API key in the X-API-Key header: "
+        f"Swagger page: {escape(url)}  (API key in the X-API-Key header: "
         f"{'required' if settings.serving.require_api_key else 'NOT required'})"
     )
     command = [
@@ -91,11 +196,6 @@ def serve(
         "--port",
         str(port),
     ]
-    process = subprocess.Popen(command, env=env)
-    try:
-        code = process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
-        code = process.wait()
-    if code not in (0, -2, -15, 130):
+    code = supervise(command, env, drain_seconds=drain_seconds)
+    if code not in (0, -signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGINT):
         raise typer.Exit(code)

@@ -95,11 +95,24 @@ class ScoringSettings(BaseModel):
 
 
 class ServingSettings(BaseModel):
-    """The HTTP service."""
+    """The HTTP service.
+
+    The API key is best given in the environment (``CHURN_SERVING__API_KEY``) or in a
+    file readable by the service only (``api_key_file``, e.g. a mounted secret), not in
+    ``churn.toml`` in clear.
+    """
 
     api_key: SecretStr | None = Field(None, description="Required in the X-API-Key header.")
+    api_key_file: Path | None = Field(
+        None, description="File holding the API key (instead of api_key); whitespace trimmed."
+    )
     require_api_key: bool = Field(True, description="Set false only for local trials.")
     max_batch: int = Field(1000, ge=1, description="Most customers per request.")
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted, bytes; larger ones get a 413.",
+    )
     offers_file: Path = Field(
         DEFAULT_OFFERS,
         description="Retention offer catalog (with risk and value bands); when not set and "
@@ -108,6 +121,32 @@ class ServingSettings(BaseModel):
     reload_seconds: float = Field(
         30.0, gt=0, description="Seconds between checks for a new champion or snapshot."
     )
+
+    def resolved_api_key(self) -> str | None:
+        """The API key from ``api_key`` or from ``api_key_file``; None when neither is set.
+
+        Raises
+        ------
+        ConfigError
+            When both are set, or the file cannot be read or is empty.
+        """
+        if self.api_key_file is None:
+            return self.api_key.get_secret_value() if self.api_key else None
+        if self.api_key is not None:
+            raise ConfigError(
+                "serving.api_key_file", str(self.api_key_file), "either it or api_key, not both"
+            )
+        try:
+            key = self.api_key_file.read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise ConfigError(
+                "serving.api_key_file", str(self.api_key_file), f"a readable file ({e.strerror})"
+            ) from e
+        if not key:
+            raise ConfigError(
+                "serving.api_key_file", str(self.api_key_file), "a file holding the key"
+            )
+        return key
 
 
 class Settings(BaseSettings):
@@ -166,6 +205,12 @@ def load_settings(path: str | Path | None = None) -> Settings:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"setting {where} in {path}", first.get("input"), first["msg"]) from e
+    if values.get("serving", {}).get("api_key"):
+        log.warning(
+            "%s holds the API key in clear; set CHURN_SERVING__API_KEY or "
+            "serving.api_key_file instead.",
+            path,
+        )
     if uri := os.environ.get("MLFLOW_TRACKING_URI"):
         settings.tracking_uri = uri  # MLflow's own variable wins over the file
     _fall_back_to_packaged_offers(settings.serving)

@@ -1,37 +1,28 @@
 """API key check for the HTTP service: an ASGI middleware in front of every endpoint.
 
 Every request must carry the key in the ``X-API-Key`` header, except the open paths
-(health and readiness probes, metrics, the Swagger page and its assets). The key is
-compared in constant time (:func:`hmac.compare_digest`) and never logged or echoed.
+(health and readiness probes, the Swagger page and its assets); ``/metrics`` needs the
+key too. The key is compared in constant time (:func:`hmac.compare_digest`) and never
+logged or echoed.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
 from features.errors import ConfigError
+from serving.client_errors import ASGIApp, Receive, Scope, Send, send_error
 
 log = logging.getLogger(__name__)
 
 HEADER = "X-API-Key"
-OPEN_PATHS = frozenset(
-    {"/", "/livez", "/healthz", "/readyz", "/metrics", "/docs.json", "/schema.json"}
-)
+OPEN_PATHS = frozenset({"/", "/livez", "/healthz", "/readyz", "/docs.json", "/schema.json"})
 OPEN_PREFIXES = ("/static_content/", "/assets/")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def is_open(path: str) -> bool:
-    """Whether ``path`` may be called without a key (probes, metrics, Swagger page)."""
+    """Whether ``path`` may be called without a key (probes, Swagger page and its assets)."""
     return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
@@ -57,7 +48,7 @@ class ApiKeyMiddleware:
             raise ConfigError(
                 "serving.api_key",
                 None,
-                "a key (set CHURN_SERVING__API_KEY), or "
+                "a key (set CHURN_SERVING__API_KEY or serving.api_key_file), or "
                 "serving.require_api_key = false for local trials only",
             )
         self.app = app
@@ -81,21 +72,5 @@ class ApiKeyMiddleware:
             if given is None
             else f"Invalid API key in the {HEADER} header."
         )
-        log.info("Refused %s %s: %s", scope.get("method"), scope.get("path"), message)
-        await _respond(send, 401, {"error": message})
-
-
-async def _respond(send: Send, status: int, body: dict[str, str]) -> None:
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                (b"www-authenticate", HEADER.encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
+        log.info("Refused %s %s: %s", scope.get("method"), scope.get("path")[:200], message)
+        await send_error(send, 401, message, headers=[(b"www-authenticate", HEADER.encode())])

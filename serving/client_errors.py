@@ -1,32 +1,68 @@
 """How client errors (4xx) look: one JSON body shape and one log line, never a traceback.
 
+Every refusal is a JSON object with an ``error`` string (:class:`serving.schemas.ErrorBody`);
+a request body that breaks the request schema also gets ``detail``, one entry per
+problem with its location, message and type (:class:`serving.schemas.ValidationErrorBody`).
+
 BentoML 1.4 renders a 4xx raised as a ``BentoMLException`` as a one-element JSON list,
-``[{"error": "..."}]``, while its validation errors and our 401s are objects; and it
-logs every refused request, validation errors included, as an ERROR with a traceback.
-:class:`ErrorBodyMiddleware` unwraps the list so clients read ``body["error"]``
-everywhere; :class:`ClientErrorLogFilter` turns those log records into one INFO line,
-so ERROR means a fault of the service. Both can go when BentoML does this itself.
+``[{"error": "..."}]``, and its validation errors as ``{"error": "1 validation error
+for Input", "detail": [...]}`` whose entries carry a documentation URL; it also logs every
+refused request as an ERROR with a traceback. :class:`ErrorBodyMiddleware` rewrites both
+bodies into the shapes above; :class:`ClientErrorLogFilter` turns those log records into
+one INFO line, so ERROR means a fault of the service. Both can go when BentoML does this
+itself. :func:`send_error` is how the service's own middlewares refuse a request.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from typing import Any
 
 from bentoml.exceptions import BentoMLException
 from pydantic import ValidationError
 
-from serving.auth import ASGIApp, Receive, Scope, Send
-
+Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
 BENTOML_REQUEST_LOGGER = "bentoml._internal.server.http_app"
 """The logger BentoML reports exceptions of API calls on."""
+ISSUE_KEYS = ("loc", "msg", "type")
+"""What each ``detail`` entry of a validation error keeps (no input, no URL)."""
+
+
+async def send_error(
+    send: Send, status: int, message: str, *, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    """Answer with ``status`` and the JSON body ``{"error": message}``."""
+    payload = json.dumps({"error": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def summary(count: int, issues: Sequence[dict]) -> str:
+    """``2 validation error(s), first: customer_ids.0: Input should be ...``."""
+    first = issues[0] if issues else {}
+    where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+    return f"{count} validation error(s), first: {where}: {first.get('msg', 'invalid')}"
 
 
 class ErrorBodyMiddleware:
-    """Rewrite ``[{"error": ...}]`` 4xx bodies as ``{"error": ...}``.
+    """Rewrite BentoML's 4xx JSON bodies into ``{"error": ...[, "detail": [...]]}``.
 
     Parameters
     ----------
@@ -68,7 +104,11 @@ def _is_json(start: Message) -> bool:
 
 
 def unwrap(body: bytes) -> bytes:
-    """``[{"error": ...}]`` as ``{"error": ...}``; any other body unchanged."""
+    """A 4xx body of BentoML's in the service's shape; any other body unchanged.
+
+    ``[{"error": ...}]`` becomes ``{"error": ...}``; a validation error's ``detail``
+    entries keep only :data:`ISSUE_KEYS` and ``error`` says how many and the first.
+    """
     try:
         parsed = json.loads(body)
     except ValueError:
@@ -80,6 +120,13 @@ def unwrap(body: bytes) -> bytes:
         and "error" in parsed[0]
     ):
         return json.dumps(parsed[0]).encode()
+    if (
+        isinstance(parsed, dict)
+        and isinstance(parsed.get("detail"), list)
+        and all(isinstance(d, dict) and "msg" in d for d in parsed["detail"])
+    ):
+        issues = [{k: d[k] for k in ISSUE_KEYS if k in d} for d in parsed["detail"]]
+        return json.dumps({"error": summary(len(issues), issues), "detail": issues}).encode()
     return body
 
 
@@ -97,9 +144,8 @@ def client_error(exc: BaseException | None) -> tuple[int, str] | None:
     Validation errors give their count and the first field and message, never the input.
     """
     if isinstance(exc, ValidationError):
-        first = exc.errors(include_input=False, include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        return 400, f"{exc.error_count()} validation error(s), first: {where}: {first['msg']}"
+        issues = exc.errors(include_input=False, include_url=False)
+        return 400, summary(exc.error_count(), issues)
     if isinstance(exc, BentoMLException) and 400 <= int(exc.error_code) < 500:
         return int(exc.error_code), str(exc)
     return None

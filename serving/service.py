@@ -7,36 +7,46 @@ function), so scoring by id is a lookup. A background thread reloads all of it w
 champion alias moves or a newer snapshot appears (:mod:`serving.hot_reload`).
 
 Configuration comes from :func:`churn.settings.load_settings` (``churn.toml`` and
-``CHURN_*`` variables): ``CHURN_DATA__DIR``, ``CHURN_SERVING__API_KEY``,
-``CHURN_SERVING__REQUIRE_API_KEY``, ``CHURN_SERVING__MAX_BATCH``,
+``CHURN_*`` variables): ``CHURN_DATA__DIR``, ``CHURN_SERVING__API_KEY`` (or
+``CHURN_SERVING__API_KEY_FILE``), ``CHURN_SERVING__REQUIRE_API_KEY``,
+``CHURN_SERVING__MAX_BATCH``, ``CHURN_SERVING__MAX_BODY_BYTES``,
 ``CHURN_SERVING__OFFERS_FILE``, ``CHURN_SERVING__RELOAD_SECONDS`` and
-``MLFLOW_TRACKING_URI``.
+``MLFLOW_TRACKING_URI``. ``bentoml serve`` listens on 127.0.0.1 unless given ``--host``
+(or ``BENTOML_HOST``).
 
-Endpoints (POST, JSON): ``/score``, ``/score_features``, ``/offer``, ``/model_info``; the
-probes ``/livez`` and ``/readyz`` (ready once the models are loaded) stay open, the rest
-needs the ``X-API-Key`` header unless ``require_api_key`` is false.
+Endpoints (POST, JSON bodies of the strict models of :mod:`serving.schemas`): ``/score``,
+``/score_features``, ``/offer``, ``/model_info``. The probes ``/livez``, ``/healthz`` and
+``/readyz`` (ready once the models are loaded) and the Swagger page stay open; the
+endpoints and ``/metrics`` need the ``X-API-Key`` header unless ``require_api_key`` is
+false. In front of BentoML's app, outermost first: request metrics with bounded labels
+(:mod:`serving.http_metrics`), the key check (:mod:`serving.auth`), the OpenAPI document
+(:mod:`serving.openapi`), ``/metrics``, body size and media type limits
+(:mod:`serving.request_limits`) and the error body shape (:mod:`serving.client_errors`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import Annotated
+from typing import Any
 
 import bentoml
 from bentoml.exceptions import InvalidArgument, NotFound, ServiceUnavailable
-from pydantic import Field
 from threadpoolctl import threadpool_limits
 
 from churn.settings import Settings, load_settings
-from serving.auth import ApiKeyMiddleware
+from serving.auth import OPEN_PATHS, OPEN_PREFIXES, ApiKeyMiddleware
 from serving.client_errors import ErrorBodyMiddleware, install_log_filter
 from serving.feature_rows import describe, feature_frame, feature_kinds, row_problems
 from serving.hot_reload import ChampionWatcher, StateHolder
+from serving.http_metrics import METRICS_PATH, MetricsEndpoint, MetricsMiddleware
 from serving.offers import explain
 from serving.online import OnlineSource, OnlineState
+from serving.openapi import OpenApiMiddleware, document
+from serving.request_limits import RequestLimitsMiddleware
 from serving.schemas import (
     CustomerError,
     CustomerId,
@@ -45,11 +55,14 @@ from serving.schemas import (
     FeatureRow,
     ModelCard,
     ModelInfo,
+    ModelInfoRequest,
     ModelVersions,
     OfferInputs,
+    OfferRequest,
     OfferResponse,
-    ReasonCount,
     RecommendedOffer,
+    ScoreFeaturesRequest,
+    ScoreRequest,
     ScoreResponse,
     SnapshotInfo,
 )
@@ -80,13 +93,20 @@ class ServiceConfig:
 
     source: OnlineSource
     max_batch: int
+    max_body_bytes: int
     reload_seconds: float
     api_key: str | None
     require_api_key: bool
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServiceConfig:
-        """Resolve ``settings`` (data dir, registry, catalog, limits, reload interval)."""
+        """Resolve ``settings`` (data dir, registry, catalog, limits, reload interval, key).
+
+        Raises
+        ------
+        ConfigError
+            When the API key file is set but unreadable or empty, or set with api_key.
+        """
         serving = settings.serving
         return cls(
             source=OnlineSource(
@@ -95,36 +115,30 @@ class ServiceConfig:
                 offers_file=Path(serving.offers_file),
             ),
             max_batch=serving.max_batch,
+            max_body_bytes=serving.max_body_bytes,
             reload_seconds=serving.reload_seconds,
-            api_key=serving.api_key.get_secret_value() if serving.api_key else None,
+            api_key=serving.resolved_api_key(),
             require_api_key=serving.require_api_key,
         )
 
 
-class SettingsApiKeyMiddleware(ApiKeyMiddleware):
-    """:class:`~serving.auth.ApiKeyMiddleware` configured from the churn settings."""
-
-    def __init__(self, app) -> None:
-        serving = load_settings().serving
-        key = serving.api_key.get_secret_value() if serving.api_key else None
-        super().__init__(app, api_key=key, required=serving.require_api_key)
+@functools.cache
+def worker_config() -> ServiceConfig:
+    """The worker's :class:`ServiceConfig`, read once (the service and its middlewares)."""
+    return ServiceConfig.from_settings(load_settings())
 
 
-CustomerIds = Annotated[
-    list[CustomerId],
-    Field(
-        min_length=1,
-        description="Customer ids to score, at most serving.max_batch (1000 by default).",
-        examples=[[17, 42]],
-    ),
-]
-FeatureRows = Annotated[
-    list[FeatureRow],
-    Field(min_length=1, description="Feature rows to score, at most serving.max_batch."),
-]
+STATE = StateHolder()
+"""The worker's served view. Module level because BentoML builds the ASGI middlewares
+(the OpenAPI document lists the served models' features) before the service instance."""
 
 
-@bentoml.service(name="churn_ltv", traffic={"timeout": 60})
+@bentoml.service(
+    name="churn_ltv",
+    traffic={"timeout": 60},
+    metrics={"enabled": False},  # per-path series grow without bound: serving.http_metrics
+    http={"host": "127.0.0.1"},  # loopback unless `bentoml serve --host` says otherwise
+)
 class ChurnService:
     """Churn risk, lifetime value, reasons and the retention offer to make, per customer.
 
@@ -139,8 +153,8 @@ class ChurnService:
     def __init__(self) -> None:
         logging.getLogger("serving").setLevel(logging.INFO)  # BentoML's root level is WARNING
         install_log_filter()
-        self.config = ServiceConfig.from_settings(load_settings())
-        self.holder = StateHolder()
+        self.config = worker_config()
+        self.holder = STATE
         self.watcher = ChampionWatcher(
             self.config.source, self.holder, interval_seconds=self.config.reload_seconds
         )
@@ -175,8 +189,8 @@ class ChurnService:
                 f"{self.config.max_batch} (serving.max_batch). Split the request."
             )
 
-    @bentoml.api
-    async def score(self, customer_ids: CustomerIds, reasons: ReasonCount = 3) -> ScoreResponse:
+    @bentoml.api(input_spec=ScoreRequest)
+    async def score(self, customer_ids: list[CustomerId], reasons: int = 3) -> ScoreResponse:
         """Score customers of the feature snapshot by id.
 
         Unknown ids get an error entry of their own; the others are scored.
@@ -201,8 +215,8 @@ class ChurnService:
                 )
         return _response(results, state, snapshot=True)
 
-    @bentoml.api
-    def score_features(self, rows: FeatureRows, reasons: ReasonCount = 3) -> ScoreResponse:
+    @bentoml.api(input_spec=ScoreFeaturesRequest)
+    def score_features(self, rows: list[FeatureRow], reasons: int = 3) -> ScoreResponse:
         """Score feature rows sent by the caller (for tools that keep their own features).
 
         Every feature listed by ``model_info`` must be given (null when unknown).
@@ -221,7 +235,7 @@ class ChurnService:
         ]
         return _response(results, state, snapshot=False)
 
-    @bentoml.api
+    @bentoml.api(input_spec=OfferRequest)
     def offer(self, customer_id: CustomerId) -> OfferResponse:
         """One customer's score with every offer's expected value and eligibility."""
         state = self._state()
@@ -242,7 +256,7 @@ class ChurnService:
             models=_versions(state, snapshot=True),
         )
 
-    @bentoml.api
+    @bentoml.api(input_spec=ModelInfoRequest)
     async def model_info(self) -> ModelInfo:
         """The served model versions, snapshot, limits and the features score_features needs."""
         state = self._state()
@@ -264,8 +278,70 @@ class ChurnService:
         )
 
 
-ChurnService.add_asgi_middleware(ErrorBodyMiddleware)
-ChurnService.add_asgi_middleware(SettingsApiKeyMiddleware)
+REQUESTS = {
+    "/score": (ScoreRequest, {"customer_ids": [17, 42], "reasons": 3}),
+    "/score_features": (
+        ScoreFeaturesRequest,
+        {"rows": [{"customer_id": 17, "features": {"days_since_last_order": 74.0}}]},
+    ),
+    "/offer": (OfferRequest, {"customer_id": 17}),
+    "/model_info": (ModelInfoRequest, {}),
+}
+"""Each endpoint's request model and the example its OpenAPI document shows."""
+ERRORS = {"/offer": (404,), "/score_features": (422,)}
+"""Statuses an endpoint answers with besides :data:`serving.openapi.COMMON_ERRORS`."""
+
+
+def _api_paths() -> list[str]:
+    return [api.route for api in ChurnService.apis.values()]
+
+
+@functools.cache
+def _document(churn_version: str | None, ltv_version: str | None) -> dict[str, Any]:
+    state = STATE.state
+    config = worker_config()
+    return document(
+        ChurnService.openapi_spec.asdict(),
+        requests=REQUESTS,
+        errors=ERRORS,
+        api_key_required=config.require_api_key,
+        max_batch=config.max_batch,
+        kinds=feature_kinds(state.models) if state is not None else None,
+    )
+
+
+def openapi_document() -> dict[str, Any]:
+    """The service's OpenAPI document for the models served now (cached per versions)."""
+    state = STATE.state
+    if state is None:
+        return _document(None, None)
+    return _document(state.models.churn.version, state.models.ltv.version)
+
+
+def _metrics(app):
+    return MetricsMiddleware(
+        app, routes={*_api_paths(), *OPEN_PATHS, METRICS_PATH}, prefixes=OPEN_PREFIXES
+    )
+
+
+def _api_key(app):
+    config = worker_config()
+    return ApiKeyMiddleware(app, api_key=config.api_key, required=config.require_api_key)
+
+
+def _openapi(app):
+    return OpenApiMiddleware(app, make_document=openapi_document)
+
+
+def _limits(app):
+    return RequestLimitsMiddleware(
+        app, max_body_bytes=worker_config().max_body_bytes, json_paths=_api_paths()
+    )
+
+
+# Outermost first; each is built from the settings when BentoML builds the app.
+for _middleware in (_metrics, _api_key, _openapi, MetricsEndpoint, _limits, ErrorBodyMiddleware):
+    ChurnService.add_asgi_middleware(_middleware)
 
 
 def _customer_score(customer_id: object, record: dict) -> CustomerScore:

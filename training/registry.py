@@ -2,11 +2,21 @@
 
 Two registered models, ``churn-classifier`` and ``ltv-regressor``. A new version gets
 the alias ``challenger``; only the promotion gate moves ``champion``.
+
+Integrity: at registration the SHA-256 digest of the version's artifact files is
+recorded as the model-version tag ``artifact_sha256`` (:func:`artifact_digest`).
+:func:`load_model` copies the artifact, checks the copy against that tag and only then
+unpickles it, so a model file changed in the artifact store after registration is
+refused instead of run.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -22,6 +32,10 @@ LTV_MODEL = "ltv-regressor"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 OUTPUTS = {CHURN_MODEL: "churn_probability", LTV_MODEL: "predicted_ltv"}
+DIGEST_TAG = "artifact_sha256"
+"""Model-version tag holding the SHA-256 digest of the version's artifact files."""
+UNHASHED = frozenset({"registered_model_meta"})
+"""Files MLflow writes into a model's artifact folder when it is loaded, not part of it."""
 PIP_REQUIREMENTS = ["lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow"]
 
 
@@ -83,10 +97,92 @@ def log_and_register(
     )
     version = str(info.registered_model_version)
     client = MlflowClient()
+    record_digest(name, version)
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, str(value))
     client.set_registered_model_alias(name, CHALLENGER, version)
     return version
+
+
+def artifact_digest(folder: str | Path) -> str:
+    """SHA-256 hex digest of a model's artifact folder: every file's path and bytes.
+
+    Files are taken in sorted relative-path order; :data:`UNHASHED` files (written by
+    MLflow when a model is loaded) are left out, so loading never changes the digest.
+    """
+    folder = Path(folder)
+    total = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix()
+        if relative in UNHASHED:
+            continue
+        with path.open("rb") as f:
+            content = hashlib.file_digest(f, "sha256").hexdigest()
+        total.update(f"{relative}\0{content}\n".encode())
+    return total.hexdigest()
+
+
+def _download(name: str, version: str, folder: str) -> Path:
+    return Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=folder))
+
+
+def record_digest(name: str, version: str, *, tracking_uri: str | None = None) -> str:
+    """Compute the artifact digest of ``name`` version ``version`` and record it as a tag.
+
+    :func:`log_and_register` does this at registration; call it yourself only for a
+    version registered another way, after checking its artifact is the one you trust.
+
+    Parameters
+    ----------
+    name, version : str
+    tracking_uri : str, optional
+        The registry; default the one MLflow points at now.
+
+    Returns
+    -------
+    str
+        The digest recorded (:data:`DIGEST_TAG`).
+    """
+    if tracking_uri is not None:
+        configure(tracking_uri)
+    client = MlflowClient()
+    with tempfile.TemporaryDirectory(prefix="churn-model-") as tmp:
+        digest = artifact_digest(_download(name, version, tmp))
+    client.set_model_version_tag(name, version, DIGEST_TAG, digest)
+    return digest
+
+
+def check_digest(mv, folder: str | Path) -> None:
+    """Refuse a model artifact whose digest is not the one recorded at registration.
+
+    Parameters
+    ----------
+    mv : ModelVersion
+        The registry's record of the version (its tags hold :data:`DIGEST_TAG`).
+    folder : path
+        The downloaded artifact folder about to be loaded.
+
+    Raises
+    ------
+    ModelRegistryError
+        When the version has no recorded digest or the files do not match it.
+    """
+    expected = (mv.tags or {}).get(DIGEST_TAG)
+    where = f"registered model '{mv.name}' version {mv.version}"
+    if not expected:
+        raise ModelRegistryError(
+            f"The {where} has no recorded artifact digest (tag '{DIGEST_TAG}'), so its "
+            "files cannot be checked before they are unpickled; register it again with "
+            "`churn train`, or record the digest of an artifact you have checked with "
+            "training.registry.record_digest."
+        )
+    found = artifact_digest(folder)
+    if not hmac.compare_digest(found, expected):
+        raise ModelRegistryError(
+            f"The artifact files of the {where} (source {mv.source}) changed after "
+            f"registration: SHA-256 {found[:12]}… instead of the recorded {expected[:12]}…. "
+            "Refusing to unpickle it; restore the artifact or register a new version."
+        )
 
 
 def resolve_version(name: str, ref: str, *, client: MlflowClient | None = None):
@@ -104,17 +200,24 @@ def resolve_version(name: str, ref: str, *, client: MlflowClient | None = None):
 
 
 def load_model(name: str, ref: str = CHAMPION, *, tracking_uri: str | None = None) -> LoadedModel:
-    """Load a registered model version by alias or number.
+    """Load a registered model version by alias or number, its artifact digest checked first.
+
+    The artifact is copied to a temporary folder, checked against the digest recorded
+    at registration (:func:`check_digest`) and unpickled from that same copy.
 
     Raises
     ------
     ModelRegistryError
-        When the model, alias or version does not exist.
+        When the model, alias or version does not exist, or its artifact files do not
+        match the digest recorded at registration (or none was recorded).
     """
     configure(tracking_uri)
     client = MlflowClient()
     mv = resolve_version(name, ref, client=client)
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{mv.version}")
+    with tempfile.TemporaryDirectory(prefix="churn-model-") as tmp:
+        folder = _download(name, str(mv.version), tmp)
+        check_digest(mv, folder)
+        pyfunc = mlflow.pyfunc.load_model(str(folder))
     wrapper = pyfunc.unwrap_python_model()
     return LoadedModel(
         name=name,

@@ -1,0 +1,167 @@
+"""`churn serve` stops cleanly: SIGTERM/SIGINT reach the whole server and nothing is left.
+
+Issue 14 item 12: SIGTERM to `churn serve` used to orphan its `bentoml serve` child and
+worker, which kept the port and kept answering with the old models.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import httpx
+import psutil
+import pytest
+
+from features.snapshot import make_snapshot
+from tests.serving.conftest import OFFERS_FILE, REPO
+from tests.serving.test_service import KEY, free_port
+
+START_SECONDS = 240
+STOP_SECONDS = 10
+
+
+def _running(processes: list[psutil.Process]) -> list[int]:
+    alive = []
+    for p in processes:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(p.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def _port_free(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return True
+    return False
+
+
+def _wait_ready(proc: subprocess.Popen, url: str, log) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"churn serve exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"churn serve was not ready in {START_SECONDS} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.mark.slow
+def test_sigterm_drains_then_leaves_no_process_and_a_free_port(batch_env, tmp_path):
+    """A request in flight at SIGTERM is answered; within 10 s the port is free, no child left."""
+    shutil.copy(batch_env.root / "mlflow.db", tmp_path / "mlflow.db")
+    make_snapshot(batch_env.tables, as_of=batch_env.as_of, folder=tmp_path / "data" / "features")
+    port = free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "CHURN_SERVING__API_KEY": KEY,
+        "CHURN_SERVING__REQUIRE_API_KEY": "true",
+        "CHURN_SERVING__OFFERS_FILE": str(OFFERS_FILE),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    log = tmp_path / "serve.log"
+    command = [sys.executable, "-m", "churn", "serve", "--port", str(port)]
+    command += ["--data", str(tmp_path / "data"), "--drain-seconds", "8"]
+    with log.open("w") as out:
+        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    children: list[psutil.Process] = []
+    try:
+        _wait_ready(proc, url, log)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len(children) >= 2  # bentoml serve and its worker
+
+        body = json.dumps({"customer_ids": [17, 42]}).encode()
+        started, answer = threading.Event(), {}
+
+        def slow_body():
+            yield body[:5]
+            started.set()
+            time.sleep(1.5)  # the stop signal arrives while this request is in flight
+            yield body[5:]
+
+        def in_flight() -> None:
+            headers = {"X-API-Key": KEY, "Content-Type": "application/json"}
+            try:
+                answer["status"] = httpx.post(
+                    f"{url}/score", content=slow_body(), headers=headers, timeout=30
+                ).status_code
+            except httpx.HTTPError as e:
+                answer["status"] = repr(e)
+
+        request = threading.Thread(target=in_flight)
+        request.start()
+        assert started.wait(30)
+        time.sleep(0.3)
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        request.join(30)
+        while time.monotonic() - signalled < STOP_SECONDS and (
+            _running(children) or not _port_free(port) or proc.poll() is None
+        ):
+            time.sleep(0.1)
+        took = time.monotonic() - signalled
+        assert answer["status"] == 200, answer
+        assert proc.poll() is not None, "churn serve still running"
+        assert _running(children) == [], f"left running after {took:.1f} s"
+        assert _port_free(port) and took < STOP_SECONDS
+    finally:  # whatever failed, leave nothing running
+        for p in children:
+            if _running([p]):
+                p.kill()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def test_sigint_is_forwarded_and_a_server_that_ignores_it_is_killed_after_the_drain(tmp_path):
+    """`supervise` with a stand-in server: a child that ignores SIGINT and a grandchild."""
+    pids = tmp_path / "pids"
+    server = textwrap.dedent(
+        f"""
+        import os, signal, subprocess, sys, time
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        open({str(pids)!r}, "w").write(f"{{os.getpid()}} {{child.pid}}")
+        time.sleep(60)
+        """
+    )
+    runner = (
+        "import sys; from churn.serve_commands import supervise; "
+        f"sys.exit(supervise([sys.executable, '-c', {server!r}], dict(__import__('os').environ), "
+        "drain_seconds=1.5) and 0)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", runner], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 30
+        while not (pids.exists() and len(pids.read_text().split()) == 2):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+        started = [psutil.Process(int(p)) for p in pids.read_text().split()]
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+        took = time.monotonic() - signalled
+        assert _running(started) == []
+        assert 1.5 <= took < 5  # the stand-in ignored SIGINT: killed once the drain ran out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
