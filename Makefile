@@ -8,7 +8,7 @@ AS_OF := 2025-06-30
 SCORE_AS_OF := 2025-12-31
 BUDGET := 5000
 
-.PHONY: venv demo test lint bench bench-features bench-train bench-serve bench-score bench-quality report-check clean
+.PHONY: venv demo test lint bench bench-features bench-train bench-serve bench-score bench-load bench-quality report-check clean
 
 venv: $(VENV)/.installed
 
@@ -39,7 +39,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: bench-features bench-train bench-serve bench-score bench-quality
+bench: bench-features bench-train bench-serve bench-score bench-load bench-quality
 
 bench-features: venv
 	$(BIN)/python -m benchmarks.features
@@ -52,6 +52,9 @@ bench-serve: venv
 
 bench-score: venv
 	$(BIN)/python -m benchmarks.score
+
+bench-load: venv
+	$(BIN)/python -m benchmarks.load
 
 bench-quality: venv
 	$(BIN)/python -m benchmarks.quality

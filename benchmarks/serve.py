@@ -83,7 +83,11 @@ def prepare(customers: int, *, root: Path = DATA_ROOT) -> Prepared:
     uri = f"sqlite:///{out / 'mlflow.db'}"
     if marker.is_file():
         record = json.loads(marker.read_text())
-        if record.get("seed") == SEED and Path(record["snapshot"]).is_file():
+        if (
+            record.get("seed") == SEED
+            and record.get("digests")  # models registered with their artifact digests
+            and Path(record["snapshot"]).is_file()
+        ):
             return Prepared(out, uri, Path(record["snapshot"]))
     from mlflow import MlflowClient
 
@@ -108,7 +112,11 @@ def prepare(customers: int, *, root: Path = DATA_ROOT) -> Prepared:
         if alias_version(outcome.name, CHAMPION, client=client) is None:
             client.set_registered_model_alias(outcome.name, CHAMPION, outcome.version)
     snapshot, _ = make_snapshot(tables, as_of=AS_OF)
-    marker.write_text(json.dumps({"seed": SEED, "customers": customers, "snapshot": str(snapshot)}))
+    marker.write_text(
+        json.dumps(
+            {"seed": SEED, "customers": customers, "snapshot": str(snapshot), "digests": True}
+        )
+    )
     return Prepared(out, uri, snapshot)
 
 
@@ -119,8 +127,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(command: Sequence[str], *, env: dict, ready_url: str, log_file: Path) -> Iterator[None]:
-    """Run a server in its own process group until the block ends; wait until it is ready."""
+def running(command: Sequence[str], *, env: dict, ready_url: str, log_file: Path) -> Iterator[int]:
+    """Run a server in its own process group until the block ends; wait until it is ready.
+
+    Yields the server's process id.
+    """
     with log_file.open("w") as out:
         proc = subprocess.Popen(
             list(command), env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -136,7 +147,7 @@ def running(command: Sequence[str], *, env: dict, ready_url: str, log_file: Path
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{command[2]} not ready in {START_SECONDS} s; see {log_file}")
             time.sleep(0.5)
-        yield
+        yield proc.pid
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)

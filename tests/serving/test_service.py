@@ -802,6 +802,80 @@ def test_error_list_is_unwrapped():
     assert unwrap(b"[1, 2]") == b"[1, 2]" and unwrap(b"not json") == b"not json"
 
 
+def test_validation_bodies_say_what_and_where():
+    bentoml_body = {
+        "error": "1 validation error for Input",
+        "detail": [{"type": "missing", "loc": ["rows"], "msg": "Field required", "url": "u"}],
+    }
+    assert json.loads(unwrap(json.dumps(bentoml_body).encode())) == {
+        "error": "1 validation error(s), first: rows: Field required",
+        "detail": [{"loc": ["rows"], "msg": "Field required", "type": "missing"}],
+    }
+
+
+class TestMiddlewaresAlone:
+    """The request limits and the metrics label, without a server."""
+
+    @staticmethod
+    def call(middleware, method: str, path: str, **kwargs) -> httpx.Response:
+        async def app(scope, receive, send):
+            body = b""
+            while True:
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": body})
+
+        async def run():
+            transport = httpx.ASGITransport(app=middleware(app))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                return await c.request(method, path, **kwargs)
+
+        return asyncio.run(run())
+
+    def limits(self, app):
+        from serving.request_limits import RequestLimitsMiddleware
+
+        return RequestLimitsMiddleware(app, max_body_bytes=100, json_paths={"/score"})
+
+    def test_bodies_up_to_the_limit_pass_unchanged(self):
+        response = self.call(self.limits, "POST", "/score", content=b"x" * 100)
+        assert (response.status_code, response.content) == (200, b"x" * 100)
+
+    def test_larger_bodies_are_413_declared_or_streamed(self):
+        assert self.call(self.limits, "POST", "/score", content=b"x" * 101).status_code == 413
+
+        async def chunks():
+            for _ in range(5):
+                yield b"x" * 30
+
+        response = self.call(self.limits, "POST", "/other", content=chunks())
+        assert response.status_code == 413 and "100 bytes" in response.json()["error"]
+
+    def test_endpoints_take_json_only(self):
+        for content_type in ("multipart/form-data", "text/plain"):
+            response = self.call(
+                self.limits, "POST", "/score", content=b"{}", headers={"Content-Type": content_type}
+            )
+            assert response.status_code == 415
+        ok = {"Content-Type": "application/json; charset=utf-8"}
+        assert (
+            self.call(self.limits, "POST", "/score", content=b"{}", headers=ok).status_code == 200
+        )
+
+    def test_unknown_paths_share_one_label(self):
+        from serving.http_metrics import OTHER, endpoint_label
+
+        routes = {"/score", "/livez"}
+        assert endpoint_label("/score", routes) == "/score"
+        assert endpoint_label("/score/x", routes) == OTHER
+        assert endpoint_label("/static_content/a.js", routes, ("/static_content/",)) == (
+            "/static_content/"
+        )
+
+
 class TestStartWithoutModels:
     """What happens before there is anything to serve (no server needed)."""
 
@@ -856,6 +930,61 @@ def test_reload_interval_is_checked(monkeypatch):
         monkeypatch.setenv(RELOAD_ENV, bad)
         with pytest.raises(ConfigError, match="serving.reload_seconds"):
             load_settings()
+
+
+class TestKeyAndAddress:
+    """Issue 14 item 13: the key from a file or the environment; loopback by default."""
+
+    @pytest.fixture
+    def clean_env(self, monkeypatch, tmp_path):
+        for name in ("CHURN_SERVING__API_KEY", "CHURN_SERVING__API_KEY_FILE", "CHURN_CONFIG"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.chdir(tmp_path)  # no churn.toml here
+        return monkeypatch
+
+    def test_key_from_a_file(self, clean_env, tmp_path):
+        from churn.settings import load_settings
+        from serving.service import ServiceConfig
+
+        secret = tmp_path / "api-key"
+        secret.write_text("  s3cret-key\n", encoding="utf-8")
+        clean_env.setenv("CHURN_SERVING__API_KEY_FILE", str(secret))
+        assert ServiceConfig.from_settings(load_settings()).api_key == "s3cret-key"
+
+    @pytest.mark.parametrize("problem", ["missing", "empty", "both"])
+    def test_unusable_key_file_is_a_config_error(self, clean_env, tmp_path, problem):
+        from churn.settings import load_settings
+
+        secret = tmp_path / "api-key"
+        if problem != "missing":
+            secret.write_text("" if problem == "empty" else "k", encoding="utf-8")
+        if problem == "both":
+            clean_env.setenv("CHURN_SERVING__API_KEY", "k2")
+        clean_env.setenv("CHURN_SERVING__API_KEY_FILE", str(secret))
+        with pytest.raises(ConfigError, match="serving.api_key_file"):
+            load_settings().serving.resolved_api_key()
+
+    def test_key_in_churn_toml_is_warned_about(self, clean_env, tmp_path, caplog):
+        from churn.settings import load_settings
+
+        (tmp_path / "churn.toml").write_text('[serving]\napi_key = "in-clear"\n')
+        with caplog.at_level(logging.WARNING, logger="churn.settings"):
+            assert load_settings().serving.resolved_api_key() == "in-clear"
+        assert "holds the API key in clear" in caplog.text and "in-clear" not in caplog.text
+
+    def test_bentoml_serve_listens_on_loopback_unless_told(self):
+        """What `bentoml serve serving.service:ChurnService` binds without --host."""
+        code = (
+            "from bentoml._internal.configuration.containers import BentoMLContainer\n"
+            "from serving.service import ChurnService\n"
+            "ChurnService.inject_config()\n"
+            "print(BentoMLContainer.http.host.get())\n"
+        )
+        env = {k: v for k, v in os.environ.items() if k != "BENTOML_HOST"}
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True
+        )
+        assert out.stdout.strip().splitlines()[-1] == "127.0.0.1", out.stderr[-2000:]
 
 
 class TestChampionWatcher:
