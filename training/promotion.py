@@ -3,7 +3,9 @@
 Both versions are scored on the same validation cutoff (the challenger's), each by its
 *validated* model (fit before that cutoff's outcomes; the deployed refit has seen them). The
 challenger is promoted when it is better by the gate metric and, for the churn model,
-not worse calibrated (ECE at most ``ece_tolerance`` above the champion's). Without a
+not worse calibrated: ECE at most ``ece_tolerance`` above the champion's, or within
+:data:`ECE_GOOD` (a near-constant champion is trivially calibrated; that alone must
+not keep a model that ranks better out). Without a
 champion, the challenger is promoted when it beat its baselines in its training run.
 Every decision, with both figures, is logged to MLflow as a ``promotion`` run.
 """
@@ -42,6 +44,8 @@ HIGHER_IS_BETTER = {
 }
 DEFAULT_METRIC = {CHURN_MODEL: "roc_auc", LTV_MODEL: "normalized_gini"}
 ECE_TOLERANCE = 0.005
+ECE_GOOD = 0.03
+"""A challenger this well calibrated passes the calibration rule whatever the champion's ECE."""
 
 
 @dataclass(frozen=True)
@@ -85,13 +89,18 @@ def decide(
         return Decision(model, versions[0], None, metric, c_val, nan, c_ece, nan, promoted, reason)
     h_val, h_ece = float(champion[metric]), float(champion.get("ece", nan))
     better = c_val > h_val if HIGHER_IS_BETTER[metric] else c_val < h_val
-    calibrated = np.isnan(c_ece) or np.isnan(h_ece) or c_ece <= h_ece + ece_tolerance
+    calibrated = (
+        np.isnan(c_ece) or np.isnan(h_ece) or c_ece <= max(h_ece + ece_tolerance, ECE_GOOD)
+    )
     if better and calibrated:
         reason = f"{metric} {c_val:.4f} beats the champion's {h_val:.4f}"
     elif not better:
         reason = f"{metric} {c_val:.4f} does not beat the champion's {h_val:.4f}"
     else:
-        reason = f"ECE {c_ece:.4f} is worse than the champion's {h_ece:.4f} (+{ece_tolerance})"
+        reason = (
+            f"ECE {c_ece:.4f} is worse than the champion's {h_ece:.4f} (+{ece_tolerance}) "
+            f"and above {ECE_GOOD}"
+        )
     return Decision(
         model,
         versions[0],

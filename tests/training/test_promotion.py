@@ -59,6 +59,15 @@ class TestDecide:
             "m", challenger=near, champion=GOOD, metric="roc_auc", beats_baselines=True
         ).promoted
 
+    def test_a_trivially_calibrated_champion_does_not_block_a_well_calibrated_one(self):
+        flat = {"roc_auc": 0.55, "ece": 0.002}  # a near-constant model: ECE ~ 0 for free
+        good = {"roc_auc": 0.83, "ece": 0.015}
+        d = decide("m", challenger=good, champion=flat, metric="roc_auc", beats_baselines=True)
+        assert d.promoted
+        poor = {"roc_auc": 0.83, "ece": 0.05}
+        d = decide("m", challenger=poor, champion=flat, metric="roc_auc", beats_baselines=True)
+        assert not d.promoted and "above 0.03" in d.reason
+
     @pytest.mark.parametrize("beats", [True, False])
     def test_first_model_becomes_champion_only_if_it_beats_baselines(self, beats):
         d = decide(
