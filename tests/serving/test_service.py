@@ -774,6 +774,7 @@ class TestApiKeyMiddleware:
     def test_only_probes_and_docs_are_open(self):
         assert is_open("/livez") and is_open("/static_content/x.js") and is_open("/")
         assert not is_open("/score") and not is_open("/model_info") and not is_open("/livez/x")
+        assert not is_open("/metrics")
 
 
 def test_client_error_log_records_become_one_line():
