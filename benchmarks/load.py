@@ -1,6 +1,6 @@
 """Load test of the scoring API with a champion swap in the middle (``make bench-load``).
 
-``python -m benchmarks.load`` starts ``bentoml serve serving.service:ChurnService`` on a
+``python -m benchmarks.load`` starts ``bentoml serve serving.api.service:ChurnService`` on a
 loopback port, one worker, on the champion models and snapshot of ``make bench-serve``'s
 prepared data (generated and trained once, cached under ``data/bench/``), and sends a
 fixed number of ``/score`` requests (``--ids`` customers each) from a fixed number of
@@ -118,7 +118,7 @@ def swap_champions(prepared: Prepared) -> tuple[tuple[str, str], tuple[str, str]
     """
     from mlflow import MlflowClient
 
-    from training.registry import CHAMPION, CHURN_MODEL, LTV_MODEL
+    from training.registry.registry import CHAMPION, CHURN_MODEL, LTV_MODEL
 
     client = MlflowClient(tracking_uri=prepared.tracking_uri, registry_uri=prepared.tracking_uri)
     old, new = [], []
@@ -138,7 +138,7 @@ def restore_champions(prepared: Prepared, versions: tuple[str, str]) -> None:
     """Point ``champion`` back at ``versions`` (the prepared store stays as it was)."""
     from mlflow import MlflowClient
 
-    from training.registry import CHAMPION, CHURN_MODEL, LTV_MODEL
+    from training.registry.registry import CHAMPION, CHURN_MODEL, LTV_MODEL
 
     client = MlflowClient(tracking_uri=prepared.tracking_uri, registry_uri=prepared.tracking_uri)
     for name, version in zip((CHURN_MODEL, LTV_MODEL), versions, strict=True):
@@ -306,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = {**server_env(prepared), "CHURN_SERVING__RELOAD_SECONDS": "1"}
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "bentoml", "serve", "serving.service:ChurnService"]
+    command = [sys.executable, "-m", "bentoml", "serve", "serving.api.service:ChurnService"]
     command += ["--host", "127.0.0.1", "--port", str(port)]
     log.info("Starting the service (%d CPUs, %d customers) ...", cpu_count(), len(snapshot))
     swap: dict[str, tuple[str, str]] = {}

@@ -81,7 +81,7 @@ def pymc_anchors(tables, cutoff: pd.Timestamp, case: Case) -> pd.DataFrame:
         warnings.simplefilter("ignore")
         from pymc_marketing import clv
 
-        from training.btyd import rfm_at
+        from training.models.btyd import rfm_at
 
         ids = pd.Index(tables.customers["customer_id"])
         rfm = rfm_at(tables.transactions, cutoff=cutoff, customer_ids=ids)
@@ -130,9 +130,10 @@ def run_case(case: Case, population: str, tables, store: str) -> dict[str, objec
     """Train on the history before the cutoff, score at it, judge against the anchors."""
     from features.build import build_features
     from features.load import known_at
-    from training.baselines import historical_average_ltv, overdue_score
+    from training.evaluation.churn_metrics import churn_metrics
+    from training.evaluation.ltv_metrics import ltv_metrics
     from training.labels import make_labels
-    from training.metrics import churn_metrics, ltv_metrics
+    from training.models.baselines import historical_average_ltv, overdue_score
     from training.train import TrainConfig, train
 
     cutoff = pd.Timestamp(case.cutoff, tz="UTC")

@@ -7,19 +7,19 @@ generated set into a temporary MLflow store and promotes them, then, per size, i
 fresh processes, ``--repeats`` rounds (default 3) interleaved, medians reported:
 
 * **end-to-end, raw**: ``load_tables`` → features built per partition for the active
-  customers → ``score`` → atomic Parquet write (:func:`serving.batch.score_base`), what
+  customers → ``score`` → atomic Parquet write (:func:`serving.batch.local.score_base`), what
   ``churn score`` does without a snapshot;
 * **end-to-end, snapshot**: what ``churn score`` does when the day's feature snapshot
   exists (``churn features`` built it): find it (fingerprints of the table files), read
   it in chunks, tell the active customers from its features, score, write
-  (:func:`serving.batch.score_snapshot`); no table is loaded;
+  (:func:`serving.batch.snapshot.score_snapshot`); no table is loaded;
 * **end-to-end, no reasons**: raw tables with ``reasons=0`` (``churn score --reasons 0``);
-* **score() in memory**: :func:`serving.scoring.score` on the active customers'
+* **score() in memory**: :func:`serving.policy.scoring.score` on the active customers'
   feature rows, with 3 reasons and without (``reasons=0``);
 * **bare predict**: ``lightgbm.Booster.predict`` on the same rows' model matrix, already
   in memory, of every booster the job runs (the churn classifier and the LTV model's
   boosters): the reference of the ratio. The churn booster alone is timed too;
-* **Spark** (largest size): :func:`serving.spark.score_spark` in ``local[*]`` mode,
+* **Spark** (largest size): :func:`serving.batch.spark.score_spark` in ``local[*]`` mode,
   session start-up reported apart.
 
 Rows are the customers scored (active at ``as_of``, the data's end). Printed: seconds
@@ -85,9 +85,9 @@ def _train_models(folder: Path) -> tuple[Path, float]:
     from mlflow import MlflowClient
 
     from features.load import load_tables
-    from serving.scoring import ScoringModels
-    from training.promotion import promote
-    from training.registry import CHAMPION, CHURN_MODEL, LTV_MODEL, alias_version
+    from serving.policy.scoring import ScoringModels
+    from training.registry.promotion import promote
+    from training.registry.registry import CHAMPION, CHURN_MODEL, LTV_MODEL, alias_version
     from training.train import TrainConfig, train
 
     data, _ = ensure_data(MODEL_CUSTOMERS * TRANSACTIONS_PER_CUSTOMER)
@@ -111,7 +111,7 @@ def _train_models(folder: Path) -> tuple[Path, float]:
 def ensure_snapshot(data_dir: Path, as_of: pd.Timestamp) -> Path:
     """The feature snapshot of ``data_dir`` as of ``as_of``, built once (untimed)."""
     from features.snapshot import snapshot_path
-    from serving.batch import find_snapshot
+    from serving.batch.snapshot import find_snapshot
 
     if found := find_snapshot(data_dir, as_of):
         return found
@@ -143,7 +143,9 @@ def end_to_end(
 ) -> dict:
     """What ``churn score`` does: from the day's snapshot, or load the tables and build."""
     from features.load import load_tables, table_files
-    from serving.batch import ScoreOptions, find_snapshot, score_base, score_snapshot
+    from serving.batch.local import score_base
+    from serving.batch.runs import ScoreOptions
+    from serving.batch.snapshot import find_snapshot, score_snapshot
 
     options = ScoreOptions(reasons=reasons)
     start = time.perf_counter()
@@ -220,8 +222,8 @@ def bare_predict_both(state) -> dict:
 
 
 def score_in_memory(state, *, reasons: int) -> dict:
-    """:func:`serving.scoring.score` on in-memory feature rows."""
-    from serving.scoring import score
+    """:func:`serving.policy.scoring.score` on in-memory feature rows."""
+    from serving.policy.scoring import score
 
     models, frame = state
     return {"rows": len(score(frame, models, reasons=reasons))}
@@ -231,7 +233,7 @@ def spark_run(
     models, *, data_dir: Path, as_of, out: Path, partitions: int, driver_memory: str
 ) -> dict:
     """Start a local[*] Spark session and score on it; session start-up apart."""
-    from serving.spark import score_spark, spark_session
+    from serving.batch.spark import score_spark, spark_session
 
     start = time.perf_counter()
     spark = spark_session(conf={"spark.ui.enabled": "false", "spark.driver.memory": driver_memory})

@@ -5,7 +5,7 @@ models once on generated data (cached under ``data/bench/serve-<n>c/`` with its 
 store and feature snapshot), then starts both servers on loopback ports, one worker
 each, in the same run:
 
-* ours: ``bentoml serve serving.service:ChurnService`` — ``/score`` by customer ids
+* ours: ``bentoml serve serving.api.service:ChurnService`` — ``/score`` by customer ids
   (the marketing path: churn probability, LTV, reasons and the offer, from the online
   view), and ``/score_features`` with the features in the request (computed per call);
 * MLflow: ``mlflow models serve -m models:/churn-classifier@champion --env-manager
@@ -94,8 +94,8 @@ def prepare(customers: int, *, root: Path = DATA_ROOT) -> Prepared:
     from features.load import load_tables
     from features.snapshot import make_snapshot
     from features.synthetic import generate
-    from training.promotion import promote
-    from training.registry import CHAMPION, alias_version
+    from training.registry.promotion import promote
+    from training.registry.registry import CHAMPION, alias_version
     from training.train import TrainConfig, train
 
     log.info("Preparing %d customers, models and a snapshot in %s (once).", customers, out)
@@ -323,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     prepared = prepare(args.customers, root=args.data_root)
     from features.snapshot import read_snapshot
-    from serving.scoring import ScoringModels
+    from serving.policy.scoring import ScoringModels
 
     os.environ["MLFLOW_TRACKING_URI"] = prepared.tracking_uri
     models = ScoringModels.load(tracking_uri=prepared.tracking_uri)
@@ -352,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "-m",
                 "bentoml",
                 "serve",
-                "serving.service:ChurnService",
+                "serving.api.service:ChurnService",
                 "--host",
                 "127.0.0.1",
                 "--port",

@@ -4,7 +4,7 @@ Builds (once, cached under ``data/bench/train/``) about ``--rows`` customer-cuto
 from generated data: monthly cutoffs stacked until the target is reached, plus a later
 calibration cutoff. Then, each run in a fresh process, times
 
-- ``ours``: :meth:`training.churn_model.ChurnModel.fit` — feature typing, LightGBM with
+- ``ours``: :meth:`training.models.churn.ChurnModel.fit` — feature typing, LightGBM with
   early stopping on the calibration cutoff, both calibrators;
 - ``bare``: ``lightgbm.train`` with the same parameters and early stopping on the same
   already-typed matrices;
@@ -62,7 +62,7 @@ def load(paths: tuple[Path, Path]):
 
 
 def ours(state) -> int:
-    from training.churn_model import ChurnModel
+    from training.models.churn import ChurnModel
 
     train, cal = state
     model = ChurnModel(seed=0, calibration="auto").fit(
@@ -72,7 +72,7 @@ def ours(state) -> int:
 
 
 def typed(paths: tuple[Path, Path]):
-    from training.matrix import FeatureSpec
+    from training.models.matrix import FeatureSpec
 
     train, cal = load(paths)
     spec = FeatureSpec.from_frame(train)
@@ -87,7 +87,7 @@ def typed(paths: tuple[Path, Path]):
 def bare(state) -> int:
     import lightgbm as lgb
 
-    from training.churn_model import (
+    from training.models.churn import (
         EARLY_STOPPING,
         MAX_ROUNDS,
         lgb_params,

@@ -99,8 +99,10 @@ def score(
 ) -> None:
     """Score the base ([scoring] population): risk, predicted LTV, reasons and the offer."""
     from features.load import table_files
-    from serving.batch import ScoreOptions, find_snapshot, score_base, score_snapshot
-    from serving.scoring import ScoringModels
+    from serving.batch.local import score_base
+    from serving.batch.runs import ScoreOptions
+    from serving.batch.snapshot import find_snapshot, score_snapshot
+    from serving.policy.scoring import ScoringModels
 
     settings = _settings(config)
     cutoff = as_of
@@ -140,7 +142,7 @@ def score(
                 "no snapshot with --engine spark (Spark builds "
                 "the features from the tables); use --engine local to score a snapshot",
             )
-        from serving.spark import score_spark
+        from serving.batch.spark import score_spark
 
         with err_console.status(f"scoring on Spark ({n} partitions)"):
             result = score_spark(
@@ -235,9 +237,9 @@ def campaign(
     single best offer (never below half the best possible total).
     """
     from features.atomic import check_target
-    from serving.batch import campaign_scores, read_scores
-    from serving.campaign import select_campaign, write_targets_csv
-    from serving.offers import load_catalog
+    from serving.batch.campaign import select_campaign, write_targets_csv
+    from serving.batch.reader import campaign_scores, read_scores
+    from serving.policy.catalog import load_catalog
 
     settings = _settings(config)
     target = out or scores.parent / "campaign.csv"

@@ -336,7 +336,7 @@ def train(
     """Train the churn and LTV models with baselines, log to MLflow, register challengers."""
     from rich.table import Table
 
-    from training.promotion import promote as run_gate
+    from training.registry.promotion import promote as run_gate
     from training.train import train as run
 
     settings = _settings(config)
@@ -414,7 +414,7 @@ def _data_end_line(tables) -> str:
 
 
 def _tracking(settings: Settings) -> str:
-    from training.tracking import resolve_uri
+    from training.registry.tracking import resolve_uri
 
     return resolve_uri(settings.tracking_uri)
 
@@ -423,9 +423,9 @@ def _tracking(settings: Settings) -> str:
 def promote(data: DataOpt = None, config: ConfigOpt = None) -> None:
     """Compare each challenger with its champion on the same validation cutoff; move the alias."""
     from training.labels import POPULATIONS
-    from training.promotion import promote as run_gate
-    from training.promotion import validation_frames
-    from training.registry import CHURN_MODEL
+    from training.registry.promotion import promote as run_gate
+    from training.registry.promotion import validation_frames
+    from training.registry.registry import CHURN_MODEL
 
     settings = _settings(config)
     tables = _load(settings, data)
@@ -447,7 +447,7 @@ def models(config: ConfigOpt = None) -> None:
     """List the registered model versions with their aliases and headline metric."""
     from rich.table import Table
 
-    from training.registry import list_versions
+    from training.registry.registry import list_versions
 
     settings = _settings(config)
     versions = list_versions(tracking_uri=settings.tracking_uri)

@@ -24,7 +24,7 @@ from churn.options import MkdirOpt, as_of_option
 
 
 class MonitorMode(StrEnum):
-    """How the report gets its monitoring section (see serving.report.MONITORING)."""
+    """How the report gets its monitoring section (see serving.report.report.MONITORING)."""
 
     auto = "auto"
     latest = "latest"
@@ -60,8 +60,8 @@ def report(
 ) -> None:
     """Write the retention report: KPIs per month, RFM segments, risk × value, models, drift."""
     from features.atomic import check_target
-    from serving.offers import load_catalog
-    from serving.report import make_report, read_scores, write_report
+    from serving.policy.catalog import load_catalog
+    from serving.report.report import make_report, read_scores, write_report
 
     settings = _settings(config)
     check_target(out, mkdir=mkdir)  # before the work
@@ -117,7 +117,7 @@ def monitor_command(
     """Compare today's features and scores with the champion's training data (PSI, churn rate)."""
     from rich.table import Table
 
-    from training.monitor import monitor
+    from training.monitoring.monitor import monitor
 
     settings = _settings(config)
     tables = _load(settings, data)

@@ -28,7 +28,7 @@ from features.errors import ChurnError
 
 log = logging.getLogger(__name__)
 
-SERVICE = "serving.service:ChurnService"
+SERVICE = "serving.api.service:ChurnService"
 DRAIN_SECONDS = 20.0
 FORWARDED = (signal.SIGTERM, signal.SIGINT)
 
@@ -130,9 +130,9 @@ def _preflight(settings, *, data: Path | None, reload_seconds: float | None) -> 
         When the API key is required but unset, the catalog is invalid, a champion is
         missing or there is no snapshot: the service would not become ready.
     """
-    from serving.offers import load_catalog
-    from serving.online import current_key
-    from serving.service import ServiceConfig
+    from serving.api.online import current_key
+    from serving.api.service import ServiceConfig
+    from serving.policy.catalog import load_catalog
 
     if data is not None:
         settings.data.dir = data
@@ -181,7 +181,7 @@ def serve(
     Listens on 127.0.0.1 unless --host says otherwise. SIGTERM or SIGINT stops it
     gracefully: requests in flight finish (at most --drain-seconds), then it exits.
     """
-    from serving.service import RELOAD_ENV
+    from serving.api.service import RELOAD_ENV
 
     settings = _settings(config)
     summary = _preflight(settings, data=data, reload_seconds=reload_seconds)

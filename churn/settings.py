@@ -26,8 +26,8 @@ DEFAULT_OFFERS = Path("offers.toml")
 
 
 def packaged_offers_file() -> Path:
-    """The default offer catalog shipped inside the package (``serving/default_offers.toml``)."""
-    return Path(str(resources.files("serving").joinpath("default_offers.toml")))
+    """The default offer catalog shipped in the package (``serving/policy/default_offers.toml``)."""
+    return Path(str(resources.files("serving.policy").joinpath("default_offers.toml")))
 
 
 class DataSettings(BaseModel):

@@ -7,6 +7,7 @@ notebook still generates or trains what it needs when run on its own.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 CELL_TIMEOUT_S = 600
 NOTEBOOK_BUDGET_S = 240
@@ -44,6 +46,10 @@ def test_outputs_are_stripped(path):
 def test_notebook_runs(path, workdir, monkeypatch):
     monkeypatch.setenv("CHURN_NOTEBOOK_DIR", str(workdir))
     monkeypatch.setenv("CHURN_NOTEBOOK_CUSTOMERS", "2000")
+    # The kernel runs in notebooks/: put this checkout first, so it imports the code under
+    # test (not whatever copy the environment's editable install points at).
+    paths = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
     # MLflow exports the URIs and experiment it was last given; the kernel uses its own store.
     for name in (
         "MLFLOW_TRACKING_URI",

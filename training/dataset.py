@@ -34,8 +34,8 @@ from features.build import DEFAULT_WINDOWS, build_features
 from features.errors import ConfigError, EmptyTrainingSetError
 from features.load import Tables
 from features.schema import CUSTOMER_ID
-from training.btyd import BTYDParams, fit_btyd, rfm_of_features, with_btyd_features
 from training.labels import make_labels
+from training.models.btyd import BTYDParams, fit_btyd, rfm_of_features, with_btyd_features
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ def labelled_features(
 
     Returns one row per (customer in the population, cutoff): ``customer_id``,
     ``cutoff``, the features, with ``btyd`` the
-    :data:`~training.btyd.BTYD_FEATURES` of a BG/NBD + Gamma-Gamma fitted at that cutoff
+    :data:`~training.models.btyd.BTYD_FEATURES` of a BG/NBD + Gamma-Gamma fitted at that cutoff
     (:func:`btyd_at`) over the label's horizon (``ltv_horizon_days`` when given, else
     ``horizon_days``), then ``churned`` and (when ``ltv_horizon_days``) ``ltv``. The
     population is every customer with an order who has not cancelled, and with

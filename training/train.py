@@ -23,10 +23,6 @@ import pandas as pd
 from features.build import DEFAULT_WINDOWS
 from features.load import Tables, fingerprint
 from features.schema import CONTRACT_VERSION, CUSTOMER_ID
-from training import plots
-from training.baselines import LogisticChurn, RecencyHeuristic, historical_average_ltv
-from training.btyd import BTYDFeatures
-from training.churn_model import ChurnModel
 from training.dataset import (
     CutoffPlan,
     btyd_at,
@@ -35,10 +31,15 @@ from training.dataset import (
     labelled_features,
     plan_cutoffs,
 )
-from training.ltv_model import VARIANTS, LTVModel
-from training.metrics import churn_metrics, decile_table, ltv_metrics
-from training.registry import CHURN_MODEL, LTV_MODEL, log_and_register
-from training.tracking import configure, git_commit
+from training.evaluation import churn_plots, explain_plots, ltv_plots
+from training.evaluation.churn_metrics import churn_metrics
+from training.evaluation.ltv_metrics import decile_table, ltv_metrics
+from training.models.baselines import LogisticChurn, RecencyHeuristic, historical_average_ltv
+from training.models.btyd import BTYDFeatures
+from training.models.churn import ChurnModel
+from training.models.ltv import VARIANTS, LTVModel
+from training.registry.registry import CHURN_MODEL, LTV_MODEL, log_and_register
+from training.registry.tracking import configure, git_commit
 
 log = logging.getLogger(__name__)
 
@@ -374,9 +375,11 @@ def _train_churn(plan: CutoffPlan, sets: ChurnSets, *, config, btyd) -> ModelOut
             **{f"lgb.{k}": v for k, v in model.booster_.params.items()},
         },
         {
-            "calibration.png": plots.calibration_figure({LIGHTGBM: curves[LIGHTGBM]}),
-            "importance.png": plots.importance_figure(model.importance()),
-            "contributions.png": plots.contribution_figure(contrib, val_set[model.spec_.names]),
+            "calibration.png": churn_plots.calibration_figure({LIGHTGBM: curves[LIGHTGBM]}),
+            "importance.png": explain_plots.importance_figure(model.importance()),
+            "contributions.png": explain_plots.contribution_figure(
+                contrib, val_set[model.spec_.names]
+            ),
         },
     )
     _child("churn-logistic-regression", metrics.loc["logistic_regression"].to_dict())
@@ -387,10 +390,10 @@ def _train_churn(plan: CutoffPlan, sets: ChurnSets, *, config, btyd) -> ModelOut
         {f"btyd.{k}": v for k, v in btyd[0].params.as_dict().items()},
     )
     for file, fig in {
-        "churn_roc.png": plots.roc_figure(curves),
-        "churn_pr.png": plots.pr_figure(curves),
-        "churn_calibration.png": plots.calibration_figure(curves),
-        "churn_gains.png": plots.gains_figure(curves),
+        "churn_roc.png": churn_plots.roc_figure(curves),
+        "churn_pr.png": churn_plots.pr_figure(curves),
+        "churn_calibration.png": churn_plots.calibration_figure(curves),
+        "churn_gains.png": churn_plots.gains_figure(curves),
     }.items():
         mlflow.log_figure(fig, f"plots/{file}")
         plt.close(fig)
@@ -466,8 +469,8 @@ def _train_ltv(plan, train_set, val_set, refit_set, *, config, btyd) -> ModelOut
             metrics.loc[name].to_dict(),
             {"variant": variant, "kept": variant == best},
             {
-                "deciles.png": plots.ltv_decile_figure({name: deciles[name]}),
-                "importance.png": plots.importance_figure(candidate.importance()),
+                "deciles.png": ltv_plots.ltv_decile_figure({name: deciles[name]}),
+                "importance.png": explain_plots.importance_figure(candidate.importance()),
             },
         )
     _child("ltv-historical-average", metrics.loc["historical_average"].to_dict())
@@ -476,7 +479,7 @@ def _train_ltv(plan, train_set, val_set, refit_set, *, config, btyd) -> ModelOut
         metrics.loc["bgnbd_gamma_gamma"].to_dict(),
         {f"btyd.{k}": v for k, v in btyd[0].params.as_dict().items()},
     )
-    fig = plots.ltv_decile_figure(deciles)
+    fig = ltv_plots.ltv_decile_figure(deciles)
     mlflow.log_figure(fig, "plots/ltv_deciles.png")
     plt.close(fig)
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from churn.cli import app
 from churn.settings import load_settings, packaged_offers_file, uses_packaged_offers
-from serving.offers import load_catalog
+from serving.policy.catalog import load_catalog
 from tests.features.test_bad_data import plain
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,7 +56,9 @@ def test_the_packaged_catalog_is_the_projects_catalog():
 
 def test_the_package_data_lists_it():
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
-    assert "default_offers.toml" in pyproject["tool"]["setuptools"]["package-data"]["serving"]
+    assert (
+        "default_offers.toml" in pyproject["tool"]["setuptools"]["package-data"]["serving.policy"]
+    )
 
 
 class TestSettings:

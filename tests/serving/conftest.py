@@ -38,7 +38,7 @@ class BatchEnv:
     data: Path
     tables: Tables
     tracking_uri: str
-    models: object  # serving.scoring.ScoringModels
+    models: object  # serving.policy.scoring.ScoringModels
     as_of: pd.Timestamp = AS_OF
 
     def config(self, folder: Path) -> Path:
@@ -61,9 +61,9 @@ def batch_env(tmp_path_factory) -> BatchEnv:
     """
     from mlflow import MlflowClient
 
-    from serving.scoring import ScoringModels
-    from training.promotion import promote
-    from training.registry import CHAMPION, CHURN_MODEL, LTV_MODEL, alias_version
+    from serving.policy.scoring import ScoringModels
+    from training.registry.promotion import promote
+    from training.registry.registry import CHAMPION, CHURN_MODEL, LTV_MODEL, alias_version
     from training.train import TrainConfig, train
 
     root = tmp_path_factory.mktemp("batch")

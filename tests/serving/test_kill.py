@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from churn.cli import app
-from serving.batch import read_scores
+from serving.batch.reader import read_scores
 from tests.serving.conftest import REPO
 
 pytestmark = pytest.mark.slow

@@ -20,8 +20,8 @@ def registry(batch_env, tmp_path_factory):
     import mlflow
     from mlflow import MlflowClient
 
-    from training.registry import CHAMPION, CHURN_MODEL, LTV_MODEL, log_and_register
-    from training.tracking import configure
+    from training.registry.registry import CHAMPION, CHURN_MODEL, LTV_MODEL, log_and_register
+    from training.registry.tracking import configure
 
     uri = f"sqlite:///{tmp_path_factory.mktemp('integrity') / 'mlflow.db'}"
     example = build_features(batch_env.tables, as_of=batch_env.as_of).head(5)
@@ -54,7 +54,7 @@ def _artifact_file(uri: str, name: str, version: str, file: str):
 def test_registration_records_the_digest_and_loading_checks_it(registry):
     from mlflow import MlflowClient
 
-    from training.registry import CHURN_MODEL, DIGEST_TAG, artifact_digest, load_model
+    from training.registry.registry import CHURN_MODEL, DIGEST_TAG, artifact_digest, load_model
 
     with mlflow_state_restored():
         model = load_model(CHURN_MODEL, "1", tracking_uri=registry)
@@ -66,8 +66,8 @@ def test_registration_records_the_digest_and_loading_checks_it(registry):
 
 def test_tampered_artifact_is_refused_by_service_and_batch_loads(registry):
     """Change one byte of the stored pickle: every loader refuses it before unpickling."""
-    from serving.scoring import ScoringModels
-    from training.registry import CHURN_MODEL, load_model
+    from serving.policy.scoring import ScoringModels
+    from training.registry.registry import CHURN_MODEL, load_model
 
     pickle = _artifact_file(registry, CHURN_MODEL, "1", "python_model.pkl")
     original = pickle.read_bytes()
@@ -87,8 +87,8 @@ def test_tampered_artifact_is_refused_by_service_and_batch_loads(registry):
 def test_version_without_a_digest_is_refused(registry):
     from mlflow import MlflowClient
 
-    from training.registry import CHURN_MODEL, DIGEST_TAG, load_model, record_digest
-    from training.tracking import configure
+    from training.registry.registry import CHURN_MODEL, DIGEST_TAG, load_model, record_digest
+    from training.registry.tracking import configure
 
     with mlflow_state_restored():
         configure(registry)

@@ -22,8 +22,8 @@ import psutil
 import pytest
 
 from features.snapshot import make_snapshot
+from tests.serving.api.test_service import KEY, free_port
 from tests.serving.conftest import OFFERS_FILE, REPO
-from tests.serving.test_service import KEY, free_port
 
 START_SECONDS = 240
 STOP_SECONDS = 10

@@ -8,8 +8,8 @@ import pytest
 from features.errors import ConfigError
 from features.load import known_at, load_tables
 from features.synthetic import generate
-from training.btyd import BTYD_FEATURES, with_btyd_features
 from training.dataset import btyd_at, cutoff_features, labelled_features, plan_cutoffs
+from training.models.btyd import BTYD_FEATURES, with_btyd_features
 
 END = pd.Timestamp("2025-12-31 18:00", tz="UTC")
 

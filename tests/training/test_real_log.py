@@ -17,8 +17,9 @@ import pytest
 from features.build import build_features
 from features.load import known_at, load_tables
 from features.orders_import import import_orders
+from training.evaluation.churn_metrics import churn_metrics
+from training.evaluation.ltv_metrics import ltv_metrics
 from training.labels import make_labels
-from training.metrics import churn_metrics, ltv_metrics
 from training.train import TrainConfig, train
 
 RETAIL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "online_retail.parquet"

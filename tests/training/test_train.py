@@ -7,8 +7,8 @@ import pytest
 from mlflow import MlflowClient
 
 from features.errors import ModelRegistryError
-from training.promotion import promote
-from training.registry import (
+from training.registry.promotion import promote
+from training.registry.registry import (
     CHALLENGER,
     CHAMPION,
     CHURN_MODEL,

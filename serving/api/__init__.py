@@ -1,0 +1,1 @@
+"""The HTTP API: BentoML service, schemas, auth, errors, limits, online state, hot reload."""

@@ -1,0 +1,1 @@
+"""Batch scoring: runs, local and snapshot engines, the scores reader, Spark, campaign."""

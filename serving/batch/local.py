@@ -1,0 +1,266 @@
+"""The local batch engine: the active base scored partition by partition, one atomic Parquet write.
+
+Each chunk's scores are appended to a temporary Parquet file beside the output, renamed
+over it only once everything succeeded; the file's metadata records the run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.atomic import AtomicTarget
+from features.build import feature_inputs, split_tables
+from features.errors import ConfigError, EmptyBaseError, OutputError
+from features.events import as_utc
+from features.load import Tables
+from features.schema import CONTRACT_VERSION, CUSTOMER_ID
+
+if TYPE_CHECKING:  # serving.policy.scoring imports MLflow: only scoring needs it, not campaigns
+    from serving.policy.scoring import ScoringModels
+from serving.batch.runs import (
+    META_KEY,
+    BatchResult,
+    ScoreOptions,
+    ScoreSummary,
+    _timed_iter,
+    _timer,
+    check_features,
+    feature_names,
+    id_type_of,
+    score_partition,
+    score_schema,
+)
+
+__all__ = [
+    "check_partitions",
+    "score_base",
+]
+
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------------------
+# The local engine
+
+
+class _AtomicParquet:
+    """A Parquet file written in row groups to a temporary file, renamed into place on commit.
+
+    The temporary file (:class:`features.atomic.AtomicTarget`) is made on entry, so an
+    unwritable output fails before any work; leaving the block without :meth:`commit`
+    (an error, Ctrl-C) deletes it.
+    """
+
+    def __init__(self, path: Path, schema: pa.Schema, *, mkdir: bool = False):
+        self.path, self.schema = path, schema
+        self.target = AtomicTarget(path, mkdir=mkdir)
+        self.writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> _AtomicParquet:
+        tmp = self.target.open()
+        try:
+            self.writer = pq.ParquetWriter(tmp, self.schema)
+        except OSError as e:
+            self._discard()
+            raise OutputError(str(self.path), e.strerror or str(e)) from e
+        return self
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append ``frame`` (columns of the schema) as one row group."""
+        if len(frame):
+            table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+            self.writer.write_table(table)
+
+    def commit(self, meta: dict) -> None:
+        """Store ``meta`` in the file's metadata, close it and rename it over the output."""
+        self.writer.add_key_value_metadata({META_KEY: json.dumps(meta).encode()})
+        self.writer.close()
+        self.writer = None
+        self.target.commit()
+
+    def _discard(self) -> None:
+        if self.writer is not None:
+            try:
+                self.writer.close()
+            except Exception:  # noqa: BLE001 - already failing; the file is deleted next
+                log.debug("closing the temporary scores file failed", exc_info=True)
+            self.writer = None
+        self.target.discard()
+
+    def __exit__(self, *exc) -> None:
+        self._discard()
+
+
+def score_base(
+    tables: Tables,
+    models: ScoringModels,
+    *,
+    as_of: str | pd.Timestamp,
+    out: str | os.PathLike[str],
+    partitions: int = 4,
+    options: ScoreOptions = ScoreOptions(),
+    on_progress: Callable[[int, int], None] | None = None,
+    mkdir: bool = False,
+) -> BatchResult:
+    """Build features and score every customer active at ``as_of``, partition by partition.
+
+    Parameters
+    ----------
+    tables : Tables
+        The validated tables.
+    models : ScoringModels
+        The churn and LTV model versions and the offer catalog.
+    as_of : str or Timestamp
+        Feature cutoff (exclusive; naive is UTC).
+    out : path
+        The scores file to create or replace; written atomically.
+    partitions : int, default 4
+        Customer partitions processed one at a time; more means less memory.
+    options : ScoreOptions
+    on_progress : callable, optional
+        ``on_progress(done, total)`` after each partition.
+    mkdir : bool, default False
+        Make the missing folder of ``out`` (else a missing folder is an OutputError).
+
+    Returns
+    -------
+    BatchResult
+
+    Raises
+    ------
+    OutputError
+        When ``out`` cannot be written or its folder is missing (checked before any
+        work).
+    SnapshotError
+        When the built features lack model features.
+    EmptyBaseError
+        When no customer is active at ``as_of``.
+
+    See Also
+    --------
+    score_snapshot : the same from an existing feature snapshot.
+    """
+    check_partitions(partitions)
+    as_of = as_utc(as_of)
+    check_features(feature_names(options), models, source="The feature build")
+    stats: dict[str, float] = {"partition": 0.0, "features": 0.0, "score": 0.0, "write": 0.0}
+    chunks = (
+        score_partition(part, models, as_of=as_of, options=options, stats=stats)
+        for part in _timed_iter(
+            split_tables(feature_inputs(tables), partitions), stats, "partition"
+        )
+    )
+    return _write_scores(
+        chunks,
+        partitions,
+        out=Path(out),
+        schema=score_schema(id_type_of(tables.customers[CUSTOMER_ID])),
+        models=models,
+        as_of=as_of,
+        options=options,
+        source="built from the tables",
+        data={name: str(p) for name, p in tables.sources.items()},
+        stats=stats,
+        on_progress=on_progress,
+        mkdir=mkdir,
+    )
+
+
+def check_partitions(partitions: object) -> None:
+    """Refuse a partition count that is not a whole number of at least 1 (ConfigError)."""
+    if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
+        raise ConfigError("partitions", partitions, "a whole number of at least 1")
+
+
+def _write_scores(
+    chunks: Iterator[pd.DataFrame],
+    total: int,
+    *,
+    out: Path,
+    schema: pa.Schema,
+    models: ScoringModels,
+    as_of: pd.Timestamp,
+    options: ScoreOptions,
+    source: str,
+    data: dict[str, str],
+    stats: dict[str, float],
+    on_progress: Callable[[int, int], None] | None,
+    mkdir: bool = False,
+) -> BatchResult:
+    """Append each scored chunk to ``out`` atomically, then record and commit the run.
+
+    ``stats["known"]`` (customers known at ``as_of``) must be set by the time the
+    chunks are exhausted; the output is opened before the first chunk is made.
+    """
+    with _AtomicParquet(out, schema, mkdir=mkdir) as sink:
+        groups = []
+        for done, frame in enumerate(chunks, start=1):
+            with _timer(stats, "write"):
+                sink.write(frame)
+                groups.append(ScoreSummary.groups(frame))
+            if on_progress:
+                on_progress(done, total)
+        summary = ScoreSummary.of_groups(groups)
+        known = int(stats.pop("known", 0))
+        if not summary.rows:
+            raise EmptyBaseError(f"{as_of:%Y-%m-%d}", known, options.active_rule())
+        meta = run_record(
+            models,
+            as_of=as_of,
+            engine="local",
+            partitions=total,
+            summary=summary,
+            known=known,
+            source=source,
+            options=options,
+            data=data,
+        )
+        with _timer(stats, "write"):
+            sink.commit(meta)
+    log.info("Wrote %s: %d rows as of %s.", out, summary.rows, f"{as_of:%Y-%m-%d}")
+    return BatchResult(str(out), summary, meta, stats)
+
+
+def run_record(
+    models: ScoringModels,
+    *,
+    as_of: pd.Timestamp,
+    engine: str,
+    partitions: int,
+    summary: ScoreSummary,
+    known: int | None,
+    source: str,
+    options: ScoreOptions,
+    data: dict,
+) -> dict:
+    """The metadata record stored with a scores file (as read back from its JSON)."""
+    record = {
+        "as_of": as_of.isoformat(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "engine": engine,
+        "partitions": partitions,
+        "rows": summary.rows,
+        "customers_known": known,
+        "features": source,
+        "models": {
+            m.name: {"version": m.version, "run_id": m.run_id, "aliases": list(m.aliases)}
+            for m in (models.churn, models.ltv)
+        },
+        "offers": list(models.catalog.ids),
+        "active_rule": options.active_rule(),
+        "options": asdict(options),
+        "contract_version": CONTRACT_VERSION,
+        "data": data,
+        "summary": asdict(summary),
+    }
+    return json.loads(json.dumps(record))

@@ -1,0 +1,363 @@
+"""Batch scoring runs: options, summary and result, and the unit of work all engines share.
+
+Batch scoring of the whole customer base, one customer partition at a time.
+
+The nightly job: every customer *active* at ``as_of`` (signed up, not cancelled, at least
+one order and one in the 90 days before, as :func:`training.labels.active_customers` defines
+it for training) is scored with :func:`serving.policy.scoring.score`, the function the HTTP
+service uses, so batch and online scores always agree.
+
+Features come from the feature snapshot of that ``as_of`` when one exists
+(:func:`serving.batch.snapshot.score_snapshot`: read in chunks of rows; who is active is
+read from the snapshot's own features, so no table is loaded) or are built from the tables
+one customer partition at a time, for the active customers only
+(:func:`serving.batch.local.score_base`): peak working memory is one chunk's, not the
+base's. Each chunk's scores are appended to a temporary Parquet file beside the output,
+which is renamed over it only once everything succeeded: an interrupted or failed run leaves
+no partial file. The file's key-value metadata (key ``churn_scores``) records ``as_of``,
+model versions and MLflow run ids, row counts and the summary.
+
+:func:`score_partition` is the unit of work shared with the Spark engine
+(:mod:`serving.batch.spark`); :func:`serving.batch.reader.campaign_scores` prepares a scores
+file for :func:`serving.batch.campaign.select_campaign`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import pyarrow as pa
+
+from features.build import DEFAULT_WINDOWS, build_features
+from features.errors import SnapshotError
+from features.events import days_before
+from features.load import Tables, validate_tables
+from features.schema import CUSTOMER_ID
+from serving.policy.catalog import RISK_BANDS
+from training.labels import active_customers, population_in_features
+
+if TYPE_CHECKING:  # serving.policy.scoring imports MLflow: only scoring needs it, not campaigns
+    from serving.policy.scoring import ScoringModels
+    from training.models.churn import Attribution
+
+__all__ = [
+    "META_KEY",
+    "META_SIDECAR",
+    "BatchResult",
+    "ScoreOptions",
+    "ScoreSummary",
+    "check_features",
+    "score_partition",
+    "score_schema",
+]
+
+log = logging.getLogger(__name__)
+
+META_KEY = b"churn_scores"
+"""Parquet key-value metadata key of a scores file's record (JSON)."""
+META_SIDECAR = "_churn_scores.json"
+"""The record's file inside a scores *folder* (as the Spark engine writes)."""
+
+_VALUE_TYPES: dict[str, pa.DataType] = {
+    "status": pa.string(),
+    "churn_probability": pa.float64(),
+    "risk_band": pa.string(),
+    "predicted_ltv": pa.float64(),
+    "value_segment": pa.string(),
+    "reasons": pa.list_(pa.string()),
+    "offer_id": pa.string(),
+    "offer_name": pa.string(),
+    "offer_cost": pa.float64(),
+    "expected_value": pa.float64(),
+    "churn_model_version": pa.string(),
+    "ltv_model_version": pa.string(),
+}
+"""Types of the score columns after ``customer_id``, in the order of
+``serving.policy.scoring.SCORE_COLUMNS``."""
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """How features and the scored base are defined (one scoring run's settings).
+
+    Attributes
+    ----------
+    windows : tuple of int
+        Feature look-back windows, days (as the models were trained with).
+    sla_hours : float
+        Support resolution SLA, hours.
+    min_orders : int
+        Orders before ``as_of`` needed to count as active.
+    active_days : int or None
+        An order within this many days before ``as_of`` is needed to count as active.
+    reasons : int
+        Reasons in words per customer (0 skips the contribution computation).
+    attribution : {"path", "shap"}
+        The churn model's feature contributions behind the reasons: path attributions
+        (about a predict's cost) or exact TreeSHAP (≈ 40× dearer); see
+        :func:`serving.policy.scoring.score`.
+    """
+
+    windows: tuple[int, ...] = DEFAULT_WINDOWS
+    sla_hours: float = 48.0
+    min_orders: int = 1
+    active_days: int | None = 90
+    reasons: int = 3
+    attribution: Attribution = "path"
+
+    def active_rule(self) -> str:
+        """The definition of the scored population, in words."""
+        if self.active_days is None:
+            return (
+                f"signed up, at least {self.min_orders} order(s) (population all: lapsed "
+                "customers included, cancelled ones reported as churned)"
+            )
+        return (
+            f"signed up, not cancelled, at least {self.min_orders} order(s), one in the "
+            f"{self.active_days} days before (population active)"
+        )
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """What a scoring run produced.
+
+    Attributes
+    ----------
+    rows : int
+        Customers scored.
+    risk_bands : dict of str to int
+        Customers per risk band, lowest risk first.
+    offers : dict of str to int
+        Customers per recommended offer id, most frequent first.
+    expected_value : float
+        Σ expected net value of the recommended offers, currency units.
+    """
+
+    rows: int = 0
+    risk_bands: dict[str, int] = field(default_factory=dict)
+    offers: dict[str, int] = field(default_factory=dict)
+    expected_value: float = 0.0
+
+    @property
+    def offers_recommended(self) -> int:
+        """Customers with a recommended offer."""
+        return sum(self.offers.values())
+
+    @staticmethod
+    def groups(scores: pd.DataFrame) -> pd.DataFrame:
+        """Counts and expected value per (risk band, offer id) of a scores chunk.
+
+        Returns
+        -------
+        DataFrame
+            ``risk_band``, ``offer_id`` (NA for no offer), ``n`` and ``value`` (Σ
+            expected value); what the Spark engine computes with a ``groupBy``.
+        """
+        return (
+            scores.assign(
+                n=1, value=scores["expected_value"].where(scores["offer_id"].notna(), 0.0)
+            )
+            .groupby(["risk_band", "offer_id"], dropna=False, sort=False)[["n", "value"]]
+            .sum()
+            .reset_index()
+        )
+
+    @classmethod
+    def of_groups(cls, groups: Sequence[pd.DataFrame]) -> ScoreSummary:
+        """Sum :meth:`groups` of every chunk into one summary."""
+        frame = (
+            pd.concat(list(groups), ignore_index=True)
+            if groups
+            else pd.DataFrame({"risk_band": [], "offer_id": [], "n": [], "value": []})
+        )
+        bands = frame.groupby("risk_band")["n"].sum()
+        offered = frame.loc[frame["offer_id"].notna()]
+        offers = offered.groupby("offer_id")["n"].sum().sort_values(ascending=False, kind="stable")
+        return cls(
+            rows=int(frame["n"].sum()),
+            risk_bands={band: int(bands.get(band, 0)) for band in RISK_BANDS},
+            offers={str(k): int(v) for k, v in offers.items()},
+            expected_value=math.fsum(offered["value"].astype(float)),
+        )
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """A finished scoring run.
+
+    Attributes
+    ----------
+    path : str
+        The scores written (a Parquet file; a folder of part files for Spark).
+    summary : ScoreSummary
+    meta : dict
+        The metadata record stored with the scores (see :func:`read_scores`).
+    seconds : dict of str to float
+        Wall-clock time per stage, seconds: ``partition`` (splitting the tables by
+        customer), ``features`` (building, or reading the snapshot), ``score``, ``write``.
+    """
+
+    path: str
+    summary: ScoreSummary
+    meta: dict
+    seconds: dict[str, float]
+
+
+# --------------------------------------------------------------------------------------
+# The unit of work, shared with the Spark engine
+
+
+def score_schema(id_type: pa.DataType) -> pa.Schema:
+    """The Arrow schema of a scores file, columns :data:`serving.policy.scoring.SCORE_COLUMNS`.
+
+    ``id_type`` is ``pa.int64()`` when customer ids are integers, else ``pa.string()``.
+    """
+    return pa.schema([(CUSTOMER_ID, id_type), *_VALUE_TYPES.items()])
+
+
+def id_type_of(ids: pd.Series) -> pa.DataType:
+    """Arrow type of customer ids as :func:`features.load.load_tables` leaves them."""
+    return pa.int64() if pd.api.types.is_integer_dtype(ids) else pa.string()
+
+
+def score_features(
+    features: pd.DataFrame, models: ScoringModels, options: ScoreOptions
+) -> pd.DataFrame:
+    """Score every row of ``features`` (active customers' features) with ``options``.
+
+    Returns
+    -------
+    DataFrame, shape (n, len(SCORE_COLUMNS))
+        As :func:`serving.policy.scoring.score`; empty (with the same columns) when ``features``
+        is.
+    """
+    if features.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in [CUSTOMER_ID, *_VALUE_TYPES]})
+    from serving.policy.scoring import score
+
+    return score(features, models, reasons=options.reasons, attribution=options.attribution)
+
+
+def score_partition(
+    tables: Tables,
+    models: ScoringModels,
+    *,
+    as_of: pd.Timestamp,
+    options: ScoreOptions,
+    stats: dict[str, float] | None = None,
+) -> pd.DataFrame:
+    """Build features for the active customers of a set of whole customers; score them.
+
+    A pure function of the customers in ``tables`` (all their events included), so
+    any partition of the base by customer gives the same rows; this is what both the
+    local and the Spark engine run per partition. Features are built for the active
+    customers only (features of a customer depend on that customer's events alone).
+
+    Parameters
+    ----------
+    tables : Tables
+        Validated tables holding whole customers.
+    models : ScoringModels
+    as_of : Timestamp
+        Feature cutoff (exclusive, UTC).
+    options : ScoreOptions
+    stats : dict, optional
+        When given, ``features`` and ``score`` (seconds) and ``known`` (customers signed
+        up before ``as_of``) are added to it.
+
+    Returns
+    -------
+    DataFrame, shape (n_active, len(SCORE_COLUMNS))
+        One row per customer active at ``as_of``, sorted by ``customer_id``.
+    """
+    stats = {} if stats is None else stats
+    known = days_before(tables.customers["signup_at"], as_of) > 0
+    stats["known"] = stats.get("known", 0) + int(known.sum())
+    with _timer(stats, "features"):
+        if options.active_days is not None:  # build features for the active ones only
+            tables = tables.of_customers(
+                active_customers(
+                    tables, as_of, min_orders=options.min_orders, active_days=options.active_days
+                )[CUSTOMER_ID]
+            )
+        features = build_features(
+            tables, as_of=as_of, windows=options.windows, sla_hours=options.sla_hours
+        )
+        features = features.loc[
+            population_in_features(
+                features, min_orders=options.min_orders, active_days=options.active_days
+            )
+        ]
+    with _timer(stats, "score"):
+        return score_features(features, models, options)
+
+
+@contextmanager
+def _timer(stats: dict[str, float], key: str) -> Iterator[None]:
+    """Add the block's wall-clock seconds to ``stats[key]``."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        stats[key] = stats.get(key, 0.0) + time.perf_counter() - start
+
+
+def _timed_iter(items: Iterator, stats: dict[str, float], key: str) -> Iterator:
+    """``items``, the seconds spent producing them added to ``stats[key]``."""
+    while True:
+        with _timer(stats, key):
+            item = next(items, _DONE)
+        if item is _DONE:
+            return
+        yield item
+
+
+_DONE = object()
+
+
+def feature_names(options: ScoreOptions) -> list[str]:
+    """The feature columns :func:`features.build.build_features` makes with ``options``.
+
+    Found by building features for one made-up customer (a few milliseconds).
+    """
+    probe = validate_tables(
+        {
+            "customers": pd.DataFrame({CUSTOMER_ID: [1], "signup_at": ["2000-01-01"]}),
+            "transactions": pd.DataFrame(
+                {CUSTOMER_ID: [1], "ordered_at": ["2000-01-02"], "amount": [1.0]}
+            ),
+        }
+    )
+    frame = build_features(
+        probe, as_of="2000-02-01", windows=options.windows, sla_hours=options.sla_hours
+    )
+    return [c for c in frame.columns if c != CUSTOMER_ID]
+
+
+def check_features(available: Sequence[str], models: ScoringModels, *, source: str) -> None:
+    """Refuse features that lack a column either model was trained with.
+
+    Raises
+    ------
+    SnapshotError
+        Naming ``source``, the models and up to ten missing features.
+    """
+    have = set(available)
+    missing = [name for name in models.feature_names if name not in have]
+    if missing:
+        versions = ", ".join(f"{name} v{v}" for name, v in models.versions.items())
+        raise SnapshotError(
+            f"{source} lacks {len(missing)} feature(s) that {versions} were trained with: "
+            f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}. The features "
+            "are older (or built with other windows) than the models' feature set: rebuild "
+            "them with `churn features --as-of ...` using the settings the models were "
+            "trained with, or score with models trained on these features."
+        )

@@ -1,0 +1,1 @@
+"""Bottom of serving: the one scores schema, score(), reasons, offers (catalog/decide/explain)."""

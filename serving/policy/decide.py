@@ -1,0 +1,352 @@
+"""The retention offer policy: which offer, if any, each customer should get, and why.
+
+An offer catalog (``offers.toml``) lists the retention levers with their cost and
+assumed uplift and who may get them. For a customer with churn probability ``p``
+(over the churn horizon) and predicted lifetime value ``LTV`` (currency units over the
+LTV horizon), an offer's expected net value is
+
+    expected_value = p × uplift × LTV − cost      (currency units)
+
+where ``uplift`` is the share of would-be churners the offer keeps (the absolute drop
+in churn probability of an at-risk customer who accepts). :func:`decide` picks, per
+customer, the eligible offer with the highest positive expected value (ties: the
+cheaper offer, then catalog order), vectorised over a customers × offers matrix for the
+batch scorer. :func:`explain` gives the same decision for one customer with every
+offer's value and, for the ineligible ones, the reason, for the HTTP ``offer`` endpoint.
+Both share one computation, so they always agree.
+
+This module is pure; the catalog and its loading are in :mod:`serving.policy.catalog`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+from features.errors import ConfigError
+from features.schema import CUSTOMER_ID
+from serving.policy.catalog import (
+    CHURN_PROBABILITY,
+    CONTRACT_TYPE,
+    LOYALTY_TIER,
+    OPEN_TICKETS,
+    PREDICTED_LTV,
+    REQUIRED_COLUMNS,
+    RISK_BANDS,
+    STATUS,
+    ArrayLike,
+    OfferCatalog,
+    RiskBands,
+    ValueSegments,
+)
+
+__all__ = [
+    "decide",
+    "expected_value",
+    "require_columns",
+    "risk_band",
+    "value_segment",
+]
+
+
+# --------------------------------------------------------------------------------------
+# Bands, segments, expected value
+
+
+def risk_band(
+    churn_probability: ArrayLike, thresholds: RiskBands | Sequence[float] | None = None
+) -> np.ndarray:
+    """Risk band of each churn probability.
+
+    Parameters
+    ----------
+    churn_probability : array_like of float, shape (n,)
+        Probability of churning within the churn horizon, 0–1.
+    thresholds : RiskBands or pair of float, optional
+        Default ``RiskBands()``: low < 0.3 ≤ medium < 0.6 ≤ high. The
+        probabilities from which risk is medium, then high; a value exactly on a
+        threshold belongs to the higher band.
+
+    Returns
+    -------
+    numpy.ndarray of object, shape (n,)
+        ``"low"``, ``"medium"`` or ``"high"``; None where the probability is NaN.
+
+    Raises
+    ------
+    ConfigError
+        When ``thresholds`` are not two increasing probabilities.
+    """
+    if thresholds is None:
+        thresholds = RiskBands()
+    elif not isinstance(thresholds, RiskBands):
+        try:
+            thresholds = RiskBands(thresholds=tuple(thresholds))
+        except ValidationError as e:
+            raise ConfigError(
+                "risk thresholds", thresholds, "two increasing probabilities in [0, 1]"
+            ) from e
+    return _band(churn_probability, thresholds.thresholds, RISK_BANDS)
+
+
+def value_segment(predicted_ltv: ArrayLike, thresholds: ValueSegments | None = None) -> np.ndarray:
+    """Value segment of each predicted lifetime value.
+
+    Parameters
+    ----------
+    predicted_ltv : array_like of float, shape (n,)
+        Predicted net spend over the LTV horizon, currency units.
+    thresholds : ValueSegments, optional
+        Segment names and the LTV from which each next one starts; a value exactly on a
+        threshold belongs to the higher segment. Default ``ValueSegments()``:
+        low < 100 ≤ medium < 500 ≤ high < 1500 ≤ top.
+
+    Returns
+    -------
+    numpy.ndarray of object, shape (n,)
+        Segment names; None where the LTV is NaN.
+    """
+    segments = thresholds if thresholds is not None else ValueSegments()
+    return _band(predicted_ltv, segments.thresholds, segments.names)
+
+
+def _band(values: ArrayLike, edges: Sequence[float], names: Sequence[str]) -> np.ndarray:
+    x = np.asarray(values, dtype=float)
+    index = np.searchsorted(np.asarray(edges, dtype=float), x, side="right")
+    out = np.empty(x.shape, dtype=object)
+    out[...] = np.asarray(names, dtype=object)[index]
+    out[np.isnan(x)] = None
+    return out
+
+
+def expected_value(
+    churn_probability: ArrayLike, uplift: ArrayLike, predicted_ltv: ArrayLike, cost: ArrayLike
+) -> np.ndarray:
+    """Expected net value of making an offer: ``p × uplift × LTV − cost``.
+
+    Arguments broadcast as numpy arrays do; pass ``p[:, None]`` and ``uplift[None, :]``
+    for a customers × offers matrix.
+
+    Parameters
+    ----------
+    churn_probability : array_like of float
+        Probability of churning within the churn horizon, 0–1.
+    uplift : array_like of float
+        Share of would-be churners the offer keeps, 0–1.
+    predicted_ltv : array_like of float
+        Predicted net spend over the LTV horizon, currency units.
+    cost : array_like of float
+        Cost of the offer, currency units.
+
+    Returns
+    -------
+    numpy.ndarray of float
+        Expected value, currency units; negative when the offer costs more than it saves.
+    """
+    p = np.asarray(churn_probability, dtype=float)
+    return p * np.asarray(uplift, dtype=float) * np.asarray(predicted_ltv, dtype=float) - (
+        np.asarray(cost, dtype=float)
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Decisions
+
+
+def require_columns(frame: pd.DataFrame, columns: Sequence[str], *, what: str) -> None:
+    """Check that ``frame`` has ``columns``.
+
+    Raises
+    ------
+    ConfigError
+        Naming every missing column and what ``frame`` is (``what``).
+    """
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ConfigError(
+            f"{what} (missing columns)", missing, f"a frame with columns {', '.join(columns)}"
+        )
+
+
+@dataclass(frozen=True)
+class _Assessment:
+    """Every offer's value and eligibility for every customer (n customers, m offers)."""
+
+    risk: np.ndarray  # (n,) object
+    segment: np.ndarray  # (n,) object
+    ltv: np.ndarray  # (n,) float
+    tier: pd.Series  # (n,) string, NA when unknown
+    contract: pd.Series  # (n,) string, NA when unknown
+    tickets: np.ndarray  # (n,) float, NaN when unknown
+    status: pd.Series  # (n,) string, NA when unknown
+    value: np.ndarray  # (n, m) float, expected value
+    rules: dict[str, np.ndarray]  # rule -> (n, m) bool, True where the rule allows
+    eligible: np.ndarray  # (n, m) bool
+
+
+def _numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
+    try:
+        return pd.to_numeric(frame[column]).to_numpy(dtype=float, na_value=np.nan)
+    except (TypeError, ValueError) as e:
+        examples = frame[column].head(5).tolist()
+        raise ConfigError(column, examples, f"numbers ({e})") from e
+
+
+def _check_range(
+    frame: pd.DataFrame, column: str, values: np.ndarray, bad: np.ndarray, expected: str
+) -> None:
+    if bad.any():
+        ids = frame[CUSTOMER_ID].to_numpy()[bad][:5].tolist()
+        raise ConfigError(
+            column,
+            values[bad][:5].tolist(),
+            f"{expected}; {int(bad.sum())} of {len(values)} rows are not (customer_id "
+            f"{', '.join(map(str, ids))})",
+        )
+
+
+def _text(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column not in frame.columns:
+        return pd.Series(pd.NA, index=range(len(frame)), dtype="string")
+    return frame[column].astype("string").reset_index(drop=True)
+
+
+def _assess(customers: pd.DataFrame, catalog: OfferCatalog) -> _Assessment:
+    require_columns(customers, REQUIRED_COLUMNS, what="customers")
+    p = _numeric(customers, CHURN_PROBABILITY)
+    ltv = _numeric(customers, PREDICTED_LTV)
+    _check_range(customers, CHURN_PROBABILITY, p, ~((p >= 0) & (p <= 1)), "probabilities in [0, 1]")
+    _check_range(customers, PREDICTED_LTV, ltv, ~np.isfinite(ltv), "finite numbers")
+    tier, contract = _text(customers, LOYALTY_TIER), _text(customers, CONTRACT_TYPE)
+    tickets = (
+        _numeric(customers, OPEN_TICKETS)
+        if OPEN_TICKETS in customers.columns
+        else np.full(len(customers), np.nan)
+    )
+    segment = value_segment(ltv, catalog.segments)
+    status = _text(customers, STATUS)
+
+    offers = catalog.offers
+    n, m = len(customers), len(offers)
+    uplift = np.array([o.uplift for o in offers], dtype=float)
+    cost = np.array([o.cost for o in offers], dtype=float)
+    value = expected_value(p[:, None], uplift[None, :], ltv[:, None], cost[None, :])
+
+    rules = {
+        rule: np.ones((n, m), dtype=bool)
+        for rule in (
+            "segments",
+            "tiers",
+            "min_ltv",
+            "contract_types",
+            "min_open_tickets",
+            "statuses",
+        )
+    }
+    segment_series = pd.Series(segment, dtype="string")
+    for j, offer in enumerate(offers):
+        if offer.segments is not None:
+            rules["segments"][:, j] = segment_series.isin(offer.segments).to_numpy()
+        if offer.tiers is not None:
+            rules["tiers"][:, j] = tier.isin(offer.tiers).to_numpy(dtype=bool, na_value=False)
+        if offer.contract_types is not None:
+            rules["contract_types"][:, j] = contract.isin(offer.contract_types).to_numpy(
+                dtype=bool, na_value=False
+            )
+        rules["min_ltv"][:, j] = ltv >= offer.min_ltv
+        if offer.min_open_tickets is not None:
+            rules["min_open_tickets"][:, j] = tickets >= offer.min_open_tickets
+        if offer.statuses is not None:
+            rules["statuses"][:, j] = status.isin(offer.statuses).to_numpy(
+                dtype=bool, na_value=False
+            )
+    eligible = np.logical_and.reduce(list(rules.values())) if m else np.ones((n, 0), bool)
+    return _Assessment(
+        risk=risk_band(p, catalog.risk),
+        segment=segment,
+        ltv=ltv,
+        tier=tier,
+        contract=contract,
+        tickets=tickets,
+        status=status,
+        value=value,
+        rules=rules,
+        eligible=eligible,
+    )
+
+
+def _choose(assessment: _Assessment, catalog: OfferCatalog) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer: whether an offer is chosen, and its column (valid where chosen)."""
+    n, m = assessment.value.shape
+    candidate = assessment.eligible & (assessment.value > 0)
+    if m == 0:
+        return np.zeros(n, dtype=bool), np.zeros(n, dtype=np.intp)
+    cost = np.array([o.cost for o in catalog.offers], dtype=float)
+    by_preference = np.lexsort((np.arange(m), cost))  # cheaper first, then catalog order
+    masked = np.where(candidate, assessment.value, -np.inf)[:, by_preference]
+    best = by_preference[np.argmax(masked, axis=1)]  # first maximum wins exact ties
+    return candidate.any(axis=1), best
+
+
+def decide(customers: pd.DataFrame, catalog: OfferCatalog) -> pd.DataFrame:
+    """The best retention offer (or none) for each customer.
+
+    For every customer × offer pair the expected value ``p × uplift × LTV − cost`` is
+    computed and the offer's eligibility rules checked; each customer gets the eligible
+    offer of highest positive expected value. Exact ties go to the cheaper offer, then
+    to the one listed first in the catalog. Vectorised: no Python loop over customers.
+
+    Parameters
+    ----------
+    customers : pandas.DataFrame, shape (n, ...)
+        One row per customer: ``customer_id``, ``churn_probability`` (0–1, over the
+        churn horizon), ``predicted_ltv`` (currency units over the LTV horizon) and
+        optionally ``loyalty_tier``, ``contract_type`` and ``open_tickets``. A missing
+        optional column, or NA in it, means unknown: offers whose rules need that value
+        are not eligible.
+    catalog : OfferCatalog
+        The offers, segments and risk bands, e.g. from :func:`load_catalog`.
+
+    Returns
+    -------
+    pandas.DataFrame, shape (n, 7)
+        Same index as ``customers``; columns :data:`DECISION_COLUMNS`: ``customer_id``,
+        ``risk_band``, ``value_segment``, ``offer_id`` and ``offer_name`` (object, None
+        when no eligible offer has a positive expected value), ``offer_cost`` and
+        ``expected_value`` (float, currency units; 0.0 when there is no offer).
+
+    Raises
+    ------
+    ConfigError
+        When a required column is missing, a probability is outside [0, 1] or NaN, or
+        a predicted LTV is not finite.
+    """
+    assessment = _assess(customers, catalog)
+    chosen, best = _choose(assessment, catalog)
+    rows = np.arange(len(customers))
+    ids = np.array([o.id for o in catalog.offers] + [None], dtype=object)
+    names = np.array([o.name for o in catalog.offers] + [None], dtype=object)
+    cost = np.array([o.cost for o in catalog.offers] + [0.0], dtype=float)
+    pick = np.where(chosen, best, len(catalog.offers))  # the extra slot means "no offer"
+    value = (
+        np.where(chosen, assessment.value[rows, best], 0.0)
+        if catalog.offers
+        else np.zeros(len(customers))
+    )
+    index = customers.index
+    return pd.DataFrame(
+        {
+            CUSTOMER_ID: customers[CUSTOMER_ID].array,
+            "risk_band": assessment.risk,
+            "value_segment": assessment.segment,
+            "offer_id": pd.Series(ids[pick], index=index, dtype=object),
+            "offer_name": pd.Series(names[pick], index=index, dtype=object),
+            "offer_cost": cost[pick],
+            "expected_value": value,
+        },
+        index=index,
+    )

@@ -1,0 +1,136 @@
+"""One customer's offer decision explained: every offer's value and, if ineligible, why.
+
+The same computation as :func:`serving.policy.decide.decide`, so the two always agree;
+the HTTP ``offer`` endpoint serves it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from features.schema import CUSTOMER_ID
+from serving.policy.catalog import (
+    Offer,
+    OfferCatalog,
+)
+from serving.policy.decide import _assess, _Assessment, _choose
+
+__all__ = [
+    "OfferOption",
+    "explain",
+]
+
+
+class OfferOption(BaseModel):
+    """One offer as it stands for one customer: its value, and why not if ineligible."""
+
+    model_config = ConfigDict(frozen=True)
+
+    offer_id: str = Field(description="Offer id from the catalog.")
+    offer_name: str = Field(description="What marketing calls it.")
+    cost: float = Field(description="Cost per accepted offer, currency units.")
+    uplift: float = Field(description="Share of would-be churners the offer keeps, 0–1.")
+    expected_value: float = Field(
+        description="churn probability × uplift × predicted LTV − cost, currency units."
+    )
+    eligible: bool = Field(description="Whether the customer meets every eligibility rule.")
+    recommended: bool = Field(
+        description="The offer the policy chooses: eligible, best and positive expected value."
+    )
+    reasons: list[str] = Field(
+        default_factory=list,
+        description="Why the customer is not eligible, one phrase per rule broken.",
+    )
+
+
+def explain(customer: Mapping[str, Any], catalog: OfferCatalog) -> list[OfferOption]:
+    """Every offer for one customer, best first, with values and ineligibility reasons.
+
+    Shares :func:`decide`'s computation, so the first option is ``recommended`` exactly
+    when :func:`decide` chooses an offer, and it is that offer.
+
+    Parameters
+    ----------
+    customer : mapping
+        One customer's ``churn_probability`` and ``predicted_ltv`` and optionally
+        ``customer_id``, ``loyalty_tier``, ``contract_type``, ``open_tickets`` (absent or
+        None: unknown).
+    catalog : OfferCatalog
+        The offers, segments and risk bands.
+
+    Returns
+    -------
+    list of OfferOption
+        One per catalog offer: eligible offers first, each group by expected value
+        (highest first), then cost (lowest first), then catalog order.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`decide`.
+    """
+    frame = pd.DataFrame([{CUSTOMER_ID: None, **customer}])
+    assessment = _assess(frame, catalog)
+    chosen, best = _choose(assessment, catalog)
+    options = [
+        (
+            not assessment.eligible[0, j],
+            -assessment.value[0, j],
+            offer.cost,
+            j,
+            OfferOption(
+                offer_id=offer.id,
+                offer_name=offer.name,
+                cost=offer.cost,
+                uplift=offer.uplift,
+                expected_value=float(assessment.value[0, j]),
+                eligible=bool(assessment.eligible[0, j]),
+                recommended=bool(chosen[0] and best[0] == j),
+                reasons=_reasons(offer, assessment, j),
+            ),
+        )
+        for j, offer in enumerate(catalog.offers)
+    ]
+    return [option for *_, option in sorted(options, key=lambda o: o[:4])]
+
+
+def _reasons(offer: Offer, a: _Assessment, j: int) -> list[str]:
+    """Phrases for the rules offer ``j`` breaks for the one customer in ``a``."""
+    out = []
+    if not a.rules["segments"][0, j]:
+        out.append(f"needs value segment {_either(offer.segments)}, customer is {a.segment[0]}")
+    if not a.rules["tiers"][0, j]:
+        out.append(f"needs loyalty tier {_either(offer.tiers)}, {_is(a.tier[0], 'tier')}")
+    if not a.rules["contract_types"][0, j]:
+        out.append(
+            f"needs contract type {_either(offer.contract_types)}, "
+            f"{_is(a.contract[0], 'contract type')}"
+        )
+    if not a.rules["min_ltv"][0, j]:
+        out.append(f"needs predicted LTV of at least {offer.min_ltv:g}, customer's is {a.ltv[0]:g}")
+    if not a.rules["min_open_tickets"][0, j]:
+        need = offer.min_open_tickets
+        plural = "s" if need != 1 else ""
+        has = (
+            "customer's open tickets are unknown"
+            if math.isnan(a.tickets[0])
+            else f"customer has {a.tickets[0]:g}"
+        )
+        out.append(f"needs at least {need} open support ticket{plural}, {has}")
+    if not a.rules["statuses"][0, j]:
+        out.append(f"needs status {_either(offer.statuses)}, {_is(a.status[0], 'status')}")
+    return out
+
+
+def _either(values: Sequence[str] | None) -> str:
+    values = list(values or ())
+    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
+
+
+def _is(value: object, what: str) -> str:
+    return f"customer's {what} is unknown" if pd.isna(value) else f"customer is {value}"

@@ -1,0 +1,1 @@
+"""The HTML retention report: its sections, blocks, figures and the portfolio tables."""

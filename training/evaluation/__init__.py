@@ -1,0 +1,1 @@
+"""Evaluation: churn and LTV metrics, their figures, and the model card."""

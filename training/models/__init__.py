@@ -1,0 +1,1 @@
+"""Model families: churn and LTV estimators, BTYD, baselines, uplift attribution, feature matrix."""
