@@ -90,9 +90,7 @@ def decide(
         return Decision(model, versions[0], None, metric, c_val, nan, c_ece, nan, promoted, reason)
     h_val, h_ece = float(champion[metric]), float(champion.get("ece", nan))
     better = c_val > h_val if HIGHER_IS_BETTER[metric] else c_val < h_val
-    calibrated = (
-        np.isnan(c_ece) or np.isnan(h_ece) or c_ece <= max(h_ece + ece_tolerance, ECE_GOOD)
-    )
+    calibrated = np.isnan(c_ece) or np.isnan(h_ece) or c_ece <= max(h_ece + ece_tolerance, ECE_GOOD)
     if better and calibrated:
         reason = f"{metric} {c_val:.4f} beats the champion's {h_val:.4f}"
     elif not better:
