@@ -65,28 +65,34 @@ class UpliftPlan:
     ----------
     train : tuple of Timestamp
         Cutoffs the validated model learns from: their outcome windows end at or
-        before ``validation``.
-    validation : Timestamp
-        The latest campaign cutoff with a complete horizon: the held-out period.
+        before the first held-out cutoff.
+    validation : tuple of Timestamp
+        The held-out period: the newest ``holdout`` campaign cutoffs with a complete
+        horizon.
     refit_train : tuple of Timestamp
-        Every complete cutoff, ``validation`` included: the model to deploy.
+        The newest complete cutoffs, held-out ones included: the model to deploy.
     """
 
     train: tuple[pd.Timestamp, ...]
-    validation: pd.Timestamp
+    validation: tuple[pd.Timestamp, ...]
     refit_train: tuple[pd.Timestamp, ...]
 
     def as_dict(self) -> dict[str, str]:
         """For MLflow params."""
-        days = lambda ts: ",".join(f"{t:%Y-%m-%d}" for t in ts)  # noqa: E731
         return {
-            "train_cutoffs": days(self.train),
-            "validation_cutoff": f"{self.validation:%Y-%m-%d}",
-            "refit_train_cutoffs": days(self.refit_train),
+            "train_cutoffs": _days(self.train),
+            "validation_cutoffs": _days(self.validation),
+            "refit_train_cutoffs": _days(self.refit_train),
         }
 
 
-def plan_uplift(tables: Tables, *, horizon_days: int, max_cutoffs: int = 12) -> UpliftPlan:
+def _days(cutoffs: Sequence[pd.Timestamp]) -> str:
+    return ",".join(f"{t:%Y-%m-%d}" for t in cutoffs)
+
+
+def plan_uplift(
+    tables: Tables, *, horizon_days: int, max_cutoffs: int = 24, holdout: int = 3
+) -> UpliftPlan:
     """Time-ordered split of the campaign cutoffs (see :class:`UpliftPlan`).
 
     Parameters
@@ -94,14 +100,16 @@ def plan_uplift(tables: Tables, *, horizon_days: int, max_cutoffs: int = 12) -> 
     tables : Tables
     horizon_days : int
         Churn horizon H, days; a cutoff needs ``t + H`` at or before the end of the data.
-    max_cutoffs : int, default 12
+    max_cutoffs : int, default 24
         Newest training cutoffs kept (older campaigns add little and cost feature builds).
+    holdout : int, default 3
+        Newest complete campaigns held out (fewer when the history is short).
 
     Raises
     ------
     ConfigError
         Naming the offers table when there is no offer history, or too little of it
-        for a training cutoff whose outcomes end before the held-out one.
+        for a training cutoff whose outcomes end before the held-out ones.
     """
     cutoffs = campaign_cutoffs(tables)
     end = tables.data_end().floor("D") + pd.Timedelta(days=1)
@@ -115,16 +123,17 @@ def plan_uplift(tables: Tables, *, horizon_days: int, max_cutoffs: int = 12) -> 
             f"{horizon_days} days before the end of the data; without one the offer policy "
             "uses the catalog's uplift",
         )
-    validation = complete[-1]
-    train = [t for t in complete if t + h <= validation][-max_cutoffs:]
-    if not train:
-        raise ConfigError(
-            "offers history",
-            f"campaigns from {complete[0]:%Y-%m-%d} to {validation:%Y-%m-%d}",
-            f"a campaign whose {horizon_days}-day outcomes end before the held-out campaign "
-            f"of {validation:%Y-%m-%d} (at least {horizon_days} days of campaigns before it)",
-        )
-    return UpliftPlan(tuple(train), validation, tuple(complete[-max_cutoffs:]))
+    for n in range(max(holdout, 1), 0, -1):
+        validation = complete[-n:]
+        train = [t for t in complete if t + h <= validation[0]][-max_cutoffs:]
+        if train:
+            return UpliftPlan(tuple(train), tuple(validation), tuple(complete[-max_cutoffs:]))
+    raise ConfigError(
+        "offers history",
+        f"campaigns from {complete[0]:%Y-%m-%d} to {complete[-1]:%Y-%m-%d}",
+        f"a campaign whose {horizon_days}-day outcomes end before the held-out campaign "
+        f"of {complete[-1]:%Y-%m-%d} (at least {horizon_days} days of campaigns before it)",
+    )
 
 
 def treatment_at(

@@ -7,6 +7,9 @@ not worse calibrated: ECE at most ``ece_tolerance`` above the champion's, or wit
 :data:`ECE_GOOD` (a near-constant champion is trivially calibrated; that alone must
 not keep a model that ranks better out). Without a
 champion, the challenger is promoted when it beat its baselines in its training run.
+The ``offer-uplift`` model is judged by its inverse-propensity weighted AUUC on the
+held-out campaign, and is never promoted when its training run found the propensity
+overlap too thin (tag ``overlap_ok`` false): the reason is the decision's.
 Every decision, with both figures, is logged to MLflow as a ``promotion`` run.
 """
 
@@ -23,11 +26,14 @@ from mlflow import MlflowClient
 from features.errors import ConfigError, ModelRegistryError
 from training.evaluation.churn_metrics import churn_metrics
 from training.evaluation.ltv_metrics import ltv_metrics
+from training.evaluation.uplift_metrics import evaluate_uplift
+from training.evaluation.uplift_metrics import summary as uplift_summary
 from training.registry.registry import (
     CHALLENGER,
     CHAMPION,
     CHURN_MODEL,
     LTV_MODEL,
+    UPLIFT_MODEL,
     alias_version,
     load_model,
 )
@@ -42,8 +48,9 @@ HIGHER_IS_BETTER = {
     "spearman": True,
     "mae": False,
     "rmse": False,
+    "auuc": True,
 }
-DEFAULT_METRIC = {CHURN_MODEL: "roc_auc", LTV_MODEL: "normalized_gini"}
+DEFAULT_METRIC = {CHURN_MODEL: "roc_auc", LTV_MODEL: "normalized_gini", UPLIFT_MODEL: "auuc"}
 ECE_TOLERANCE = 0.005
 ECE_GOOD = 0.03
 """A challenger this well calibrated passes the calibration rule whatever the champion's ECE."""
@@ -74,12 +81,22 @@ def decide(
     beats_baselines: bool,
     ece_tolerance: float = ECE_TOLERANCE,
     versions: tuple[str | None, str | None] = (None, None),
+    refusal: str | None = None,
 ) -> Decision:
-    """Apply the gate to metric dicts of the challenger and the champion (pure function)."""
+    """Apply the gate to metric dicts of the challenger and the champion (pure function).
+
+    ``refusal`` (e.g. "propensity overlap too thin: ...") refuses the challenger
+    whatever its figures, with that reason.
+    """
     if metric not in HIGHER_IS_BETTER:
         raise ConfigError("promote metric", metric, f"one of {sorted(HIGHER_IS_BETTER)}")
     nan = float("nan")
     c_val, c_ece = float(challenger[metric]), float(challenger.get("ece", nan))
+    if refusal:
+        h_val = float(champion[metric]) if champion is not None else nan
+        return Decision(
+            model, versions[0], versions[1], metric, c_val, h_val, c_ece, nan, False, refusal
+        )
     if champion is None:
         promoted = beats_baselines
         reason = (
@@ -117,6 +134,8 @@ def decide(
 def _score(model, frame: pd.DataFrame, name: str) -> dict[str, float]:
     if name == CHURN_MODEL:
         return churn_metrics(frame["churned"].to_numpy(), model.predict_proba(frame))
+    if name == UPLIFT_MODEL:
+        return uplift_summary(evaluate_uplift(model, frame))
     return ltv_metrics(frame["ltv"].to_numpy(), model.predict(frame))
 
 
@@ -133,7 +152,8 @@ def promote(
     ----------
     validation : mapping
         ``{registered model name: labelled feature frame of the validation cutoff}``
-        (``churned`` for the churn model, ``ltv`` for the LTV model).
+        (``churned`` for the churn model, ``ltv`` for the LTV model; the held-out
+        campaign's rows with ``treatment`` and ``churned`` for ``offer-uplift``).
     tracking_uri : str, optional
     metrics : mapping, optional
         Gate metric per model (default ``roc_auc`` and ``normalized_gini``).
@@ -179,12 +199,20 @@ def promote(
             beats_baselines=challenger.tags.get("beats_baselines") == "true",
             ece_tolerance=ece_tolerance,
             versions=(challenger_v, champion_v),
+            refusal=_refusal(challenger.tags),
         )
         if decision.promoted:
             client.set_registered_model_alias(name, CHAMPION, challenger_v)
         _log_decision(decision)
         decisions.append(decision)
     return decisions
+
+
+def _refusal(tags: Mapping[str, str]) -> str | None:
+    """The reason a version may not be promoted whatever its figures (None: no such reason)."""
+    if tags.get("overlap_ok") == "false":
+        return f"propensity overlap too thin: {tags.get('overlap_reason', 'see the training run')}"
+    return None
 
 
 def _log_decision(decision: Decision) -> None:

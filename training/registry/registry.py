@@ -1,6 +1,7 @@
 """The model registry: logging models as MLflow pyfunc, aliases, loading by alias.
 
-Two registered models, ``churn-classifier`` and ``ltv-regressor``. A new version gets
+Three registered models, ``churn-classifier``, ``ltv-regressor`` and (when there is an
+offer history) ``offer-uplift``. A new version gets
 the alias ``challenger``; only the promotion gate moves ``champion``.
 
 Integrity: at registration the SHA-256 digest of the version's artifact files is
@@ -29,9 +30,10 @@ from training.registry.tracking import configure
 
 CHURN_MODEL = "churn-classifier"
 LTV_MODEL = "ltv-regressor"
+UPLIFT_MODEL = "offer-uplift"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-OUTPUTS = {CHURN_MODEL: "churn_probability", LTV_MODEL: "predicted_ltv"}
+OUTPUTS = {CHURN_MODEL: "churn_probability", LTV_MODEL: "predicted_ltv", UPLIFT_MODEL: "uplift"}
 DIGEST_TAG = "artifact_sha256"
 """Model-version tag holding the SHA-256 digest of the version's artifact files."""
 UNHASHED = frozenset({"registered_model_meta"})
@@ -40,10 +42,12 @@ PIP_REQUIREMENTS = ["lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow"]
 
 
 class ScoringModel(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc wrapper around a fitted :class:`ChurnModel` or :class:`LTVModel`.
+    """MLflow pyfunc wrapper around a fitted :class:`ChurnModel`, :class:`LTVModel` or
+    :class:`UpliftModel`.
 
     ``predict`` takes a feature frame (one row per customer) and returns a frame with
-    one column, ``churn_probability`` or ``predicted_ltv``. ``model`` is the model to
+    one column, ``churn_probability`` or ``predicted_ltv``, or for the uplift model one
+    column ``uplift_<offer id>`` per offer (churn-probability reduction). ``model`` is the model to
     deploy (refit up to the newest complete cutoff); ``validated`` the model of the same
     settings fit before the validation cutoff, the one the promotion gate judges.
     """
@@ -57,6 +61,8 @@ class ScoringModel(mlflow.pyfunc.PythonModel):
         frame = pd.DataFrame(model_input)
         if self.output == OUTPUTS[CHURN_MODEL]:
             values = self.model.predict_proba(frame)
+        elif self.output == OUTPUTS[UPLIFT_MODEL]:
+            return self.model.predict_frame(frame)
         else:
             values = self.model.predict(frame)
         return pd.DataFrame({self.output: values}, index=frame.index)
@@ -240,11 +246,11 @@ def alias_version(name: str, alias: str, *, client: MlflowClient | None = None) 
 
 
 def list_versions(*, tracking_uri: str | None = None) -> pd.DataFrame:
-    """Every version of both registered models with aliases and headline metrics."""
+    """Every version of the registered models with aliases and headline metrics."""
     configure(tracking_uri)
     client = MlflowClient()
     rows = []
-    for name in (CHURN_MODEL, LTV_MODEL):
+    for name in (CHURN_MODEL, LTV_MODEL, UPLIFT_MODEL):
         try:
             by_version: dict[str, list[str]] = {}
             for alias, version in client.get_registered_model(name).aliases.items():
