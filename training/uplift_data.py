@@ -148,7 +148,9 @@ def treatment_at(
     """
     offers = tables.offers
     ahead = -days_before(offers["offered_at"], cutoff)  # days after the cutoff; 0 = at it
-    window = offers.loc[(ahead >= 0) & (ahead < window_days), [CUSTOMER_ID, "offered_at", "offer_id"]]
+    window = offers.loc[
+        (ahead >= 0) & (ahead < window_days), [CUSTOMER_ID, "offered_at", "offer_id"]
+    ]
     first = window.sort_values("offered_at", kind="stable").drop_duplicates(CUSTOMER_ID)
     chosen = customer_ids.map(first.set_index(CUSTOMER_ID)["offer_id"].astype(str))
     return chosen.fillna(NO_OFFER).to_numpy(dtype=object)

@@ -230,6 +230,10 @@ class RecommendedOffer(BaseModel):
     expected_value: float = Field(
         description="churn_probability × uplift × predicted_ltv − cost, currency units (> 0)."
     )
+    uplift: float = Field(
+        description="Share of would-be churners the offer keeps (catalog, or the learned drop "
+        "in churn probability / churn_probability); see uplift_source."
+    )
 
 
 class CustomerScore(BaseModel):
@@ -257,6 +261,10 @@ class CustomerScore(BaseModel):
     offer: RecommendedOffer | None = Field(
         description="The eligible offer with the highest positive expected value; null when "
         "no offer pays."
+    )
+    uplift_source: str = Field(
+        description="Where the offer's uplift came from: \"catalog\" (offers.toml's constant "
+        'share) or "model:<version>" (the offer-uplift champion learned from past offers).'
     )
     churn_model_version: str = Field(description="Version of churn-classifier that scored.")
     ltv_model_version: str = Field(description="Version of ltv-regressor that scored.")

@@ -66,12 +66,17 @@ from serving.api.schemas import (
     SnapshotInfo,
 )
 from serving.policy.explain import explain
+from serving.policy.scoring import learned_uplift
 from serving.policy.scoring import score as score_features_frame
 
 log = logging.getLogger(__name__)
 
 RELOAD_ENV = "CHURN_SERVING__RELOAD_SECONDS"
-FORMULA = "expected_value = churn_probability × uplift × predicted_ltv − cost"
+FORMULA = (
+    "expected_value = churn_probability × uplift × predicted_ltv − cost"
+    " (uplift: the catalog's share kept, or the offer-uplift model's drop in churn"
+    " probability ÷ churn_probability; see uplift_source)"
+)
 OFFER_REASONS = 5
 
 
@@ -252,7 +257,11 @@ class ChurnService:
             customer=_customer_score(customer_id, state.score_record(row, reasons=OFFER_REASONS)),
             inputs=OfferInputs(**inputs),
             formula=FORMULA,
-            options=explain(inputs, state.models.catalog),
+            options=explain(
+                inputs,
+                state.models.catalog,
+                uplift=learned_uplift(state.features.iloc[[row]], state.models),
+            ),
             models=_versions(state, snapshot=True),
         )
 
@@ -353,6 +362,7 @@ def _customer_score(customer_id: object, record: dict) -> CustomerScore:
             offer_name=record["offer_name"],
             cost=float(record["offer_cost"]),
             expected_value=float(record["expected_value"]),
+            uplift=float(record["uplift"]),
         )
     return CustomerScore(
         customer_id=customer_id,
@@ -363,6 +373,7 @@ def _customer_score(customer_id: object, record: dict) -> CustomerScore:
         value_segment=str(record["value_segment"]),
         reasons=list(record["reasons"]),
         offer=offer,
+        uplift_source=str(record["uplift_source"]),
         churn_model_version=str(record["churn_model_version"]),
         ltv_model_version=str(record["ltv_model_version"]),
     )

@@ -80,7 +80,9 @@ def campaign_scores(scores: pd.DataFrame, catalog: OfferCatalog) -> pd.DataFrame
     Returns
     -------
     DataFrame
-        ``scores`` with an ``uplift`` column (0–1; NaN where no offer is recommended).
+        ``scores`` with an ``uplift`` column (share of would-be churners kept; NaN where
+        no offer is recommended): the scores' own (catalog or ``offer-uplift`` model,
+        see ``uplift_source``), or for scores written before that column the catalog's.
 
     Raises
     ------
@@ -107,4 +109,7 @@ def campaign_scores(scores: pd.DataFrame, catalog: OfferCatalog) -> pd.DataFrame
             f"the catalog's {catalog.offer(first['offer_id']).cost:g}; the scores were made "
             "with another catalog, score again",
         )
-    return scores.assign(uplift=scores["offer_id"].map({o.id: o.uplift for o in catalog.offers}))
+    catalog_uplift = scores["offer_id"].map({o.id: o.uplift for o in catalog.offers})
+    if "uplift" in scores.columns:  # scores name each offer's uplift (catalog or model)
+        return scores.assign(uplift=scores["uplift"].where(scores["offer_id"].notna()))
+    return scores.assign(uplift=catalog_uplift)

@@ -76,6 +76,8 @@ _VALUE_TYPES: dict[str, pa.DataType] = {
     "offer_name": pa.string(),
     "offer_cost": pa.float64(),
     "expected_value": pa.float64(),
+    "uplift": pa.float64(),
+    "uplift_source": pa.string(),
     "churn_model_version": pa.string(),
     "ltv_model_version": pa.string(),
 }

@@ -59,6 +59,8 @@ DECISION_COLUMNS: tuple[str, ...] = (
     "offer_name",
     "offer_cost",
     "expected_value",
+    "uplift",
+    "uplift_source",
 )
 """Columns of :func:`decide`'s result, in order."""
 

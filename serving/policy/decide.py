@@ -8,7 +8,12 @@ LTV horizon), an offer's expected net value is
     expected_value = p × uplift × LTV − cost      (currency units)
 
 where ``uplift`` is the share of would-be churners the offer keeps (the absolute drop
-in churn probability of an at-risk customer who accepts). :func:`decide` picks, per
+in churn probability of an at-risk customer who accepts). Its **source** is the
+catalog's constant per offer, or, when an ``offer-uplift`` model is champion, the
+model's learned per-customer drop in churn probability ``tau`` (:class:`LearnedUplift`):
+then ``uplift = tau / p`` and ``expected_value = tau × LTV − cost`` (offers the model
+has no history of keep the catalog's). Every decision names its ``uplift_source``:
+``"catalog"`` or ``"model:<version>"``. :func:`decide` picks, per
 customer, the eligible offer with the highest positive expected value (ties: the
 cheaper offer, then catalog order), vectorised over a customers × offers matrix for the
 batch scorer. :func:`explain` gives the same decision for one customer with every
@@ -45,12 +50,38 @@ from serving.policy.catalog import (
 )
 
 __all__ = [
+    "CATALOG_SOURCE",
+    "LearnedUplift",
     "decide",
     "expected_value",
     "require_columns",
     "risk_band",
     "value_segment",
 ]
+
+
+CATALOG_SOURCE = "catalog"
+"""``uplift_source`` of a decision made with the catalog's constant uplift."""
+
+
+@dataclass(frozen=True)
+class LearnedUplift:
+    """Per-customer effect of each offer, from the ``offer-uplift`` model.
+
+    Attributes
+    ----------
+    reduction : numpy.ndarray of float, shape (n, k)
+        Drop in churn probability over the churn horizon each offer brings, absolute
+        (0.03 = 3 points), rows aligned with the customers decided on.
+    offers : tuple of str
+        Offer ids of the ``k`` columns.
+    source : str
+        ``"model:<version>"``.
+    """
+
+    reduction: np.ndarray
+    offers: tuple[str, ...]
+    source: str
 
 
 # --------------------------------------------------------------------------------------
@@ -183,6 +214,9 @@ class _Assessment:
     contract: pd.Series  # (n,) string, NA when unknown
     tickets: np.ndarray  # (n,) float, NaN when unknown
     status: pd.Series  # (n,) string, NA when unknown
+    share: np.ndarray  # (n, m) float, uplift: share of would-be churners kept
+    learned: np.ndarray  # (m,) bool, the offer's uplift comes from the model
+    source: str  # the model's uplift_source, or CATALOG_SOURCE
     value: np.ndarray  # (n, m) float, expected value
     rules: dict[str, np.ndarray]  # rule -> (n, m) bool, True where the rule allows
     eligible: np.ndarray  # (n, m) bool
@@ -215,7 +249,27 @@ def _text(frame: pd.DataFrame, column: str) -> pd.Series:
     return frame[column].astype("string").reset_index(drop=True)
 
 
-def _assess(customers: pd.DataFrame, catalog: OfferCatalog) -> _Assessment:
+def _shares(
+    p: np.ndarray, catalog: OfferCatalog, uplift: LearnedUplift | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Uplift (share kept) per customer and offer, (n, m), and which offers are learned."""
+    offers = catalog.offers
+    share = np.tile(np.array([o.uplift for o in offers], dtype=float), (p.size, 1))
+    learned = np.zeros(len(offers), dtype=bool)
+    if uplift is None:
+        return share, learned
+    for j, offer in enumerate(offers):
+        if offer.id in uplift.offers:
+            tau = np.asarray(uplift.reduction, dtype=float)[:, uplift.offers.index(offer.id)]
+            ratio = np.divide(tau, p, out=np.zeros_like(tau), where=p > 0)
+            share[:, j] = np.clip(ratio, -1.0, 1.0)
+            learned[j] = True
+    return share, learned
+
+
+def _assess(
+    customers: pd.DataFrame, catalog: OfferCatalog, uplift: LearnedUplift | None = None
+) -> _Assessment:
     require_columns(customers, REQUIRED_COLUMNS, what="customers")
     p = _numeric(customers, CHURN_PROBABILITY)
     ltv = _numeric(customers, PREDICTED_LTV)
@@ -232,9 +286,9 @@ def _assess(customers: pd.DataFrame, catalog: OfferCatalog) -> _Assessment:
 
     offers = catalog.offers
     n, m = len(customers), len(offers)
-    uplift = np.array([o.uplift for o in offers], dtype=float)
+    share, learned = _shares(p, catalog, uplift)
     cost = np.array([o.cost for o in offers], dtype=float)
-    value = expected_value(p[:, None], uplift[None, :], ltv[:, None], cost[None, :])
+    value = expected_value(p[:, None], share, ltv[:, None], cost[None, :])
 
     rules = {
         rule: np.ones((n, m), dtype=bool)
@@ -273,6 +327,9 @@ def _assess(customers: pd.DataFrame, catalog: OfferCatalog) -> _Assessment:
         contract=contract,
         tickets=tickets,
         status=status,
+        share=share,
+        learned=learned,
+        source=CATALOG_SOURCE if uplift is None else uplift.source,
         value=value,
         rules=rules,
         eligible=eligible,
@@ -292,7 +349,9 @@ def _choose(assessment: _Assessment, catalog: OfferCatalog) -> tuple[np.ndarray,
     return candidate.any(axis=1), best
 
 
-def decide(customers: pd.DataFrame, catalog: OfferCatalog) -> pd.DataFrame:
+def decide(
+    customers: pd.DataFrame, catalog: OfferCatalog, *, uplift: LearnedUplift | None = None
+) -> pd.DataFrame:
     """The best retention offer (or none) for each customer.
 
     For every customer × offer pair the expected value ``p × uplift × LTV − cost`` is
@@ -310,14 +369,20 @@ def decide(customers: pd.DataFrame, catalog: OfferCatalog) -> pd.DataFrame:
         are not eligible.
     catalog : OfferCatalog
         The offers, segments and risk bands, e.g. from :func:`load_catalog`.
+    uplift : LearnedUplift, optional
+        The ``offer-uplift`` model's per-customer effects (rows as ``customers``);
+        None: every offer's uplift is the catalog's.
 
     Returns
     -------
-    pandas.DataFrame, shape (n, 7)
+    pandas.DataFrame, shape (n, 9)
         Same index as ``customers``; columns :data:`DECISION_COLUMNS`: ``customer_id``,
         ``risk_band``, ``value_segment``, ``offer_id`` and ``offer_name`` (object, None
         when no eligible offer has a positive expected value), ``offer_cost`` and
-        ``expected_value`` (float, currency units; 0.0 when there is no offer).
+        ``expected_value`` (float, currency units; 0.0 when there is no offer),
+        ``uplift`` (the chosen offer's share of would-be churners kept, NaN without an
+        offer) and ``uplift_source`` (``"catalog"`` or ``"model:<version>"``: the
+        chosen offer's source; without an offer, the policy's).
 
     Raises
     ------
@@ -325,7 +390,7 @@ def decide(customers: pd.DataFrame, catalog: OfferCatalog) -> pd.DataFrame:
         When a required column is missing, a probability is outside [0, 1] or NaN, or
         a predicted LTV is not finite.
     """
-    assessment = _assess(customers, catalog)
+    assessment = _assess(customers, catalog, uplift)
     chosen, best = _choose(assessment, catalog)
     rows = np.arange(len(customers))
     ids = np.array([o.id for o in catalog.offers] + [None], dtype=object)
@@ -338,6 +403,12 @@ def decide(customers: pd.DataFrame, catalog: OfferCatalog) -> pd.DataFrame:
         else np.zeros(len(customers))
     )
     index = customers.index
+    m = len(catalog.offers)
+    share = (
+        np.where(chosen, assessment.share[rows, best], np.nan) if m else np.full(len(rows), np.nan)
+    )
+    from_catalog = chosen & ~assessment.learned[best] if m else np.zeros(len(rows), bool)
+    source = np.where(from_catalog, CATALOG_SOURCE, assessment.source).astype(object)
     return pd.DataFrame(
         {
             CUSTOMER_ID: customers[CUSTOMER_ID].array,
@@ -347,6 +418,8 @@ def decide(customers: pd.DataFrame, catalog: OfferCatalog) -> pd.DataFrame:
             "offer_name": pd.Series(names[pick], index=index, dtype=object),
             "offer_cost": cost[pick],
             "expected_value": value,
+            "uplift": share,
+            "uplift_source": source,
         },
         index=index,
     )

@@ -18,7 +18,7 @@ from serving.policy.catalog import (
     Offer,
     OfferCatalog,
 )
-from serving.policy.decide import _assess, _Assessment, _choose
+from serving.policy.decide import CATALOG_SOURCE, LearnedUplift, _assess, _Assessment, _choose
 
 __all__ = [
     "OfferOption",
@@ -34,7 +34,13 @@ class OfferOption(BaseModel):
     offer_id: str = Field(description="Offer id from the catalog.")
     offer_name: str = Field(description="What marketing calls it.")
     cost: float = Field(description="Cost per accepted offer, currency units.")
-    uplift: float = Field(description="Share of would-be churners the offer keeps, 0–1.")
+    uplift: float = Field(
+        description="Share of would-be churners the offer keeps: the catalog's, or the "
+        "offer-uplift model's drop in churn probability divided by the churn probability."
+    )
+    uplift_source: str = Field(
+        description='Where uplift comes from: "catalog" or "model:<version>" (offer-uplift).'
+    )
     expected_value: float = Field(
         description="churn probability × uplift × predicted LTV − cost, currency units."
     )
@@ -48,7 +54,9 @@ class OfferOption(BaseModel):
     )
 
 
-def explain(customer: Mapping[str, Any], catalog: OfferCatalog) -> list[OfferOption]:
+def explain(
+    customer: Mapping[str, Any], catalog: OfferCatalog, *, uplift: LearnedUplift | None = None
+) -> list[OfferOption]:
     """Every offer for one customer, best first, with values and ineligibility reasons.
 
     Shares :func:`decide`'s computation, so the first option is ``recommended`` exactly
@@ -62,6 +70,8 @@ def explain(customer: Mapping[str, Any], catalog: OfferCatalog) -> list[OfferOpt
         None: unknown).
     catalog : OfferCatalog
         The offers, segments and risk bands.
+    uplift : LearnedUplift, optional
+        The ``offer-uplift`` model's effects for this customer (one row).
 
     Returns
     -------
@@ -75,7 +85,7 @@ def explain(customer: Mapping[str, Any], catalog: OfferCatalog) -> list[OfferOpt
         As :func:`decide`.
     """
     frame = pd.DataFrame([{CUSTOMER_ID: None, **customer}])
-    assessment = _assess(frame, catalog)
+    assessment = _assess(frame, catalog, uplift)
     chosen, best = _choose(assessment, catalog)
     options = [
         (
@@ -87,7 +97,8 @@ def explain(customer: Mapping[str, Any], catalog: OfferCatalog) -> list[OfferOpt
                 offer_id=offer.id,
                 offer_name=offer.name,
                 cost=offer.cost,
-                uplift=offer.uplift,
+                uplift=float(assessment.share[0, j]),
+                uplift_source=assessment.source if assessment.learned[j] else CATALOG_SOURCE,
                 expected_value=float(assessment.value[0, j]),
                 eligible=bool(assessment.eligible[0, j]),
                 recommended=bool(chosen[0] and best[0] == j),

@@ -6,6 +6,7 @@ nightly batch (a partition at a time), so both always say the same thing.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,11 +15,22 @@ import pandas as pd
 
 from features.schema import CUSTOMER_ID
 from serving.policy.catalog import OfferCatalog, load_catalog
-from serving.policy.decide import decide
+from serving.policy.decide import CATALOG_SOURCE, LearnedUplift, decide
 from serving.policy.reasons import top_reasons
 from training.labels import POPULATIONS, status_in_features
 from training.models.churn import Attribution
-from training.registry.registry import CHAMPION, CHURN_MODEL, LTV_MODEL, LoadedModel, load_model
+from training.registry.registry import (
+    CHAMPION,
+    CHURN_MODEL,
+    LTV_MODEL,
+    UPLIFT_MODEL,
+    LoadedModel,
+    alias_version,
+    load_model,
+)
+from training.registry.tracking import configure
+
+log = logging.getLogger(__name__)
 
 CANCELLED_REASON = "cancelled before the cutoff: churned"
 OFFER_INPUTS = ("loyalty_tier", "contract_type", "open_tickets")
@@ -36,6 +48,8 @@ SCORE_COLUMNS = (
     "offer_name",
     "offer_cost",
     "expected_value",
+    "uplift",
+    "uplift_source",
     "churn_model_version",
     "ltv_model_version",
 )
@@ -43,11 +57,13 @@ SCORE_COLUMNS = (
 
 @dataclass(frozen=True)
 class ScoringModels:
-    """The churn and LTV model versions used together, and the offer catalog."""
+    """The churn and LTV model versions used together, the offer catalog, and the
+    ``offer-uplift`` model when one is champion (None: the catalog's uplift)."""
 
     churn: LoadedModel
     ltv: LoadedModel
     catalog: OfferCatalog
+    uplift: LoadedModel | None = None
 
     @classmethod
     def load(
@@ -57,8 +73,13 @@ class ScoringModels:
         churn_ref: str = CHAMPION,
         ltv_ref: str = CHAMPION,
         offers_file: str | Path = "offers.toml",
+        uplift_ref: str | None = CHAMPION,
     ) -> ScoringModels:
-        """Load both models from the registry (alias or version) and the catalog.
+        """Load both models from the registry (alias or version), the catalog and uplift.
+
+        ``uplift_ref`` (an alias or version of ``offer-uplift``; None: never) is loaded
+        when the registry has it; when it has not (no offer history was trained on, or
+        no version promoted) the offers use the catalog's uplift, and that is logged.
 
         Raises
         ------
@@ -68,7 +89,13 @@ class ScoringModels:
             churn=load_model(CHURN_MODEL, churn_ref, tracking_uri=tracking_uri),
             ltv=load_model(LTV_MODEL, ltv_ref, tracking_uri=tracking_uri),
             catalog=load_catalog(offers_file),
+            uplift=load_uplift(uplift_ref, tracking_uri=tracking_uri),
         )
+
+    @property
+    def uplift_source(self) -> str:
+        """``"catalog"``, or ``"model:<version>"`` of the ``offer-uplift`` model in use."""
+        return CATALOG_SOURCE if self.uplift is None else f"model:{self.uplift.version}"
 
     @property
     def versions(self) -> dict[str, str]:
@@ -89,7 +116,41 @@ class ScoringModels:
     def feature_names(self) -> list[str]:
         """Every feature either model needs, churn model's order first."""
         names = list(self.churn.model.input_names)
-        return names + [n for n in self.ltv.model.input_names if n not in names]
+        names += [n for n in self.ltv.model.input_names if n not in names]
+        if self.uplift is not None:
+            names += [n for n in self.uplift.model.input_names if n not in names]
+        return names
+
+
+NO_UPLIFT_MODEL = (
+    f"No '{UPLIFT_MODEL}' champion in the registry: offers use the catalog's uplift "
+    "(train one from the offers history with `churn train-uplift --promote`)."
+)
+
+
+def load_uplift(ref: str | None, *, tracking_uri: str | None = None) -> LoadedModel | None:
+    """The ``offer-uplift`` version ``ref`` (alias or number), or None when there is none.
+
+    Raises
+    ------
+    ModelRegistryError
+        When the version exists but cannot be used (e.g. its artifact digest differs).
+    """
+    if ref is None:
+        return None
+    configure(tracking_uri)
+    if not ref.isdigit() and alias_version(UPLIFT_MODEL, ref) is None:
+        log.info(NO_UPLIFT_MODEL)
+        return None
+    return load_model(UPLIFT_MODEL, ref, tracking_uri=tracking_uri)
+
+
+def learned_uplift(frame: pd.DataFrame, models: ScoringModels) -> LearnedUplift | None:
+    """The uplift model's effects for the rows of ``frame`` (None without a model)."""
+    if models.uplift is None:
+        return None
+    model = models.uplift.model
+    return LearnedUplift(model.predict(frame), tuple(model.offers_), models.uplift_source)
 
 
 def score(
@@ -143,7 +204,7 @@ def score(
         if column in frame.columns:
             inputs[column] = frame[column]
     inputs["status"] = status
-    decided = decide(inputs, models.catalog)
+    decided = decide(inputs, models.catalog, uplift=learned_uplift(frame, models))
     out = pd.concat(
         [
             inputs[[CUSTOMER_ID, "churn_probability", "predicted_ltv"]],

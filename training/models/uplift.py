@@ -117,9 +117,7 @@ class UpliftModel(FeatureModel):
         params["random_state"] = self.seed
         return lgb.LGBMClassifier(**params) if kind == "clf" else lgb.LGBMRegressor(**params)
 
-    def fit(
-        self, frame: pd.DataFrame, treatment: Sequence[str], y: Sequence[int]
-    ) -> UpliftModel:
+    def fit(self, frame: pd.DataFrame, treatment: Sequence[str], y: Sequence[int]) -> UpliftModel:
         """Fit on campaign rows.
 
         Parameters
