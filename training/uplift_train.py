@@ -198,7 +198,7 @@ def train_uplift(
         mlflow.log_table(naive.reset_index(), "naive_churn_by_treatment.json")
         step("fitting the uplift model on the earlier campaigns")
         validated = UpliftModel(seed=config.seed).fit(
-            train_rows, train_rows[TREATMENT], train_rows["churned"]
+            train_rows, train_rows[TREATMENT], train_rows["churned"], groups=train_rows["cutoff"]
         )
         found = overlap_by_offer(validated, train_rows, low=config.overlap_low)
         reason = thin_overlap(found, config)
@@ -209,7 +209,7 @@ def train_uplift(
         _log_qini(validated, val_rows)
         step("refitting on every complete campaign")
         model = UpliftModel(seed=config.seed).fit(
-            refit_rows, refit_rows[TREATMENT], refit_rows["churned"]
+            refit_rows, refit_rows[TREATMENT], refit_rows["churned"], groups=refit_rows["cutoff"]
         )
         result = UpliftResult(
             run.info.run_id, plan, metrics, found, reason, beats, model, validated, val_rows

@@ -31,6 +31,7 @@ __all__ = [
     "TARGET_COLUMNS",
     "Campaign",
     "Strategy",
+    "fill_budget",
     "select_campaign",
     "write_targets_csv",
 ]
@@ -234,14 +235,14 @@ def _select(cost: np.ndarray, value: np.ndarray, budget: float) -> tuple[np.ndar
     by_ratio = np.lexsort((position, cost, -value, -ratio))
     by_value = np.lexsort((position, cost, -value))
     solutions: list[tuple[Strategy, np.ndarray]] = [
-        ("ratio_greedy", _greedy(by_ratio, cost, budget)),
-        ("value_greedy", _greedy(by_value, cost, budget)),
+        ("ratio_greedy", fill_budget(by_ratio, cost, budget)),
+        ("value_greedy", fill_budget(by_value, cost, budget)),
     ]
     fits = by_value[cost[by_value] <= budget]
     if fits.size:
         single = fits[0]  # most valuable item that fits alone (ties: cheaper, row order)
         rest = by_ratio[by_ratio != single]
-        fill = _greedy(rest, cost, budget - cost[single])
+        fill = fill_budget(rest, cost, budget - cost[single])
         solutions.append(("best_single", np.concatenate([[single], fill])))
     totals = [math.fsum(value[picks]) for _, picks in solutions]
     strategy, picks = solutions[int(np.argmax(totals))]  # first maximum: listed order
@@ -250,7 +251,7 @@ def _select(cost: np.ndarray, value: np.ndarray, budget: float) -> tuple[np.ndar
     return picks, strategy
 
 
-def _greedy(order: np.ndarray, cost: np.ndarray, budget: float) -> np.ndarray:
+def fill_budget(order: np.ndarray, cost: np.ndarray, budget: float) -> np.ndarray:
     """Items of ``order`` taken in turn while they fit in ``budget``; skipped when not.
 
     The one-by-one loop (same picks up to rounding of the running total) in vectorised

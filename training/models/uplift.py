@@ -76,6 +76,33 @@ EFFECT_MODIFIERS: tuple[str, ...] = (
 """Traits by which offers plausibly work differently (price, tier, plan, age, service)."""
 
 
+def campaign_offsets(
+    base: np.ndarray, y: np.ndarray, control: np.ndarray, groups: np.ndarray
+) -> np.ndarray:
+    """Per-row logit offset making ``expit(base + c)`` match each campaign's untreated churn.
+
+    For each campaign ``g``, ``c_g`` solves ``Σ expit(base_i + c_g) = Σ y_i`` over its
+    untreated rows (bisection on [−5, 5]); shape (n,), 0 for a campaign without
+    untreated rows.
+    """
+    out = np.zeros(base.size)
+    for g in np.unique(groups):
+        rows = groups == g
+        ref = rows & control
+        if not ref.any():
+            continue
+        target = y[ref].sum()
+        lo, hi = -5.0, 5.0
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            if (1 / (1 + np.exp(-(base[ref] + mid)))).sum() < target:
+                lo = mid
+            else:
+                hi = mid
+        out[rows] = (lo + hi) / 2
+    return out
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-6, 1 - 1e-6)
     return np.log(p / (1 - p))
@@ -117,7 +144,14 @@ class UpliftModel(FeatureModel):
         params["random_state"] = self.seed
         return lgb.LGBMClassifier(**params) if kind == "clf" else lgb.LGBMRegressor(**params)
 
-    def fit(self, frame: pd.DataFrame, treatment: Sequence[str], y: Sequence[int]) -> UpliftModel:
+    def fit(
+        self,
+        frame: pd.DataFrame,
+        treatment: Sequence[str],
+        y: Sequence[int],
+        *,
+        groups: Sequence[object] | None = None,
+    ) -> UpliftModel:
         """Fit on campaign rows.
 
         Parameters
@@ -128,6 +162,18 @@ class UpliftModel(FeatureModel):
             Offer id, or :data:`~training.uplift_data.NO_OFFER`.
         y : array_like of int, shape (n,)
             Churned (1) or not (0) over the horizon after the cutoff.
+        groups : array_like, shape (n,), optional
+            Campaign of each row (its cutoff). Given, ``p0`` is recentred per campaign
+            on its untreated rows (a logit offset per campaign, see
+            :func:`campaign_offsets`) before the treated rows are compared with it:
+            churn varies by season, and so does which offer a campaign pushed, so
+            without it an offer's effect absorbs its campaigns' season.
+        groups : array_like, shape (n,), optional
+            Campaign of each row (its cutoff). Given, ``p0`` is recentred per campaign
+            on its untreated rows (a logit offset per campaign, see
+            :func:`campaign_offsets`) before the treated rows are compared with it:
+            churn varies by season, and so does which offer a campaign pushed, so
+            without it an offer's effect absorbs its campaigns' season.
 
         Raises
         ------
@@ -160,7 +206,10 @@ class UpliftModel(FeatureModel):
         self.mu0_ = self._lgb("clf", int(control.sum())).fit(X[control], y[control])
         treated = ~control
         Xt = self._with_offer(X[treated], code[treated] - 1)
-        offset = _logit(self.mu0_.predict_proba(X[treated])[:, 1])
+        base = _logit(self.mu0_.predict_proba(X)[:, 1])
+        if groups is not None:
+            base = base + campaign_offsets(base, y, control, np.asarray(groups))
+        offset = base[treated]
         self.shift_ = self._lgb("clf", int(treated.sum()), **SHIFT_PARAMS).fit(
             Xt[self._shift_columns()], y[treated], init_score=offset
         )
