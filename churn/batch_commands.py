@@ -13,12 +13,14 @@ from rich.table import Table
 
 from churn.cli import (
     ConfigOpt,
+    DataOpt,
     _load,
     _settings,
     app,
     console,
     err_console,
     note_default_offers,
+    print_warning,
     progress_bar,
 )
 from churn.options import MkdirOpt, as_of_option
@@ -125,6 +127,10 @@ def score(
             ltv_ref=ltv_version,
             offers_file=settings.serving.offers_file,
         )
+    if models.uplift is None:
+        from serving.policy.scoring import NO_UPLIFT_MODEL
+
+        print_warning(NO_UPLIFT_MODEL, label="note")
     if models.population != settings.scoring.population:
         raise ConfigError(
             "[scoring] population",
@@ -207,6 +213,8 @@ def _print_scores(result, cutoff) -> None:
     grid.add_row("features", meta["features"])
     grid.add_row("risk bands", bands)
     grid.add_row("offers", f"{summary.offers_recommended:,} recommended: {offers}")
+    uplift = meta.get("uplift_source", "catalog")
+    grid.add_row("uplift", f"{uplift} (uplift_source of each row)")
     grid.add_row("expected value", f"{summary.expected_value:,.2f} (Σ p × uplift × LTV − cost)")
     console.print(
         f"Wrote {result.path}: {summary.rows:,} active customers scored as of {cutoff:%Y-%m-%d}."
@@ -216,10 +224,13 @@ def _print_scores(result, cutoff) -> None:
 
 @app.command()
 def campaign(
-    scores: Annotated[Path, typer.Option(help="Scores written by `churn score`.")],
     budget: Annotated[
         float, typer.Option(min=0, help="Most the campaign may cost, currency units.")
     ],
+    scores: Annotated[
+        Path | None,
+        typer.Option(help="Scores written by `churn score` (not needed with --compare-policies)."),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(help="Target list CSV to write (default: campaign.csv beside the scores)."),
@@ -228,20 +239,60 @@ def campaign(
         Path | None,
         typer.Option(help="Offer catalog the scores were made with (default: the settings')."),
     ] = None,
+    compare_policies: Annotated[
+        bool,
+        typer.Option(
+            "--compare-policies",
+            help="Compare random, top_churn, top_expected_value and top_uplift targeting "
+            "under --budget on the offer-uplift model's held-out campaigns; write "
+            "policies.csv.",
+        ),
+    ] = False,
+    data: DataOpt = None,
+    uplift_version: Annotated[
+        str | None,
+        typer.Option(
+            help="offer-uplift version or alias to compare with (default: champion, else "
+            "challenger)."
+        ),
+    ] = None,
+    policies_out: Annotated[
+        Path | None,
+        typer.Option(help="Where --compare-policies writes (default: <data>/policies.csv)."),
+    ] = None,
     mkdir: MkdirOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Choose whom to target with which offer to get the most expected value within a budget.
 
     Greedy by expected value per unit cost, checked against greedy by value and the
-    single best offer (never below half the best possible total).
+    single best offer (never below half the best possible total). Each offer's uplift
+    is the one the scores name (``uplift_source``: catalog or offer-uplift model).
     """
+    if scores is None and not compare_policies:
+        raise ConfigError("--scores", None, "the scores to plan from (or --compare-policies)")
+    settings = _settings(config)
+    if compare_policies:
+        _compare_policies(
+            settings,
+            budget=budget,
+            data=data,
+            offers=offers,
+            uplift_version=uplift_version,
+            out=policies_out,
+            mkdir=mkdir,
+        )
+        if scores is None:
+            return
+    _campaign(settings, scores=scores, budget=budget, out=out, offers=offers, mkdir=mkdir)
+
+
+def _campaign(settings, *, scores: Path, budget: float, out, offers, mkdir: bool) -> None:
     from features.atomic import check_target
     from serving.batch.campaign import select_campaign, write_targets_csv
     from serving.batch.reader import campaign_scores, read_scores
     from serving.policy.catalog import load_catalog
 
-    settings = _settings(config)
     target = out or scores.parent / "campaign.csv"
     check_target(target, mkdir=mkdir)  # before reading anything
     if offers is None:
@@ -256,6 +307,9 @@ def campaign(
     grid.add_column()
     grid.add_row("budget", f"{chosen.budget:,.2f}; cost {chosen.total_cost:,.2f}")
     grid.add_row("offers", ", ".join(f"{k} {v:,}" for k, v in mix.items()) or "none")
+    if "uplift_source" in frame.columns:
+        sources = frame["uplift_source"].value_counts()
+        grid.add_row("uplift source", ", ".join(f"{k} {v:,}" for k, v in sources.items()))
     grid.add_row("expected customers saved", f"{chosen.expected_customers_saved:,.1f}")
     grid.add_row("expected revenue saved", f"{chosen.expected_revenue_saved:,.2f}")
     grid.add_row("expected net value", f"{chosen.expected_net_value:,.2f} (after offer costs)")
@@ -264,3 +318,73 @@ def campaign(
         f"(selection: {chosen.strategy})."
     )
     console.print(grid)
+
+
+def _compare_policies(
+    settings, *, budget: float, data, offers, uplift_version, out, mkdir: bool
+) -> None:
+    """``--compare-policies``: the four policies on the held-out campaigns → policies.csv."""
+    import pandas as pd
+
+    from features.atomic import atomic_write, check_target
+    from serving.batch.policies import compare_on_history, held_out_cutoffs
+    from serving.policy.catalog import load_catalog
+    from serving.policy.scoring import load_uplift
+    from training.registry.registry import CHALLENGER, CHAMPION, LTV_MODEL, load_model
+
+    data_dir = Path(data) if data else settings.data.dir
+    target = out or data_dir / "policies.csv"
+    check_target(target, mkdir=mkdir)
+    if offers is None:
+        note_default_offers(settings)
+    catalog = load_catalog(offers or settings.serving.offers_file)
+    with err_console.status("loading the models"):
+        refs = [uplift_version] if uplift_version else [CHAMPION, CHALLENGER]
+        uplift = next(
+            (m for ref in refs if (m := load_uplift(ref, tracking_uri=settings.tracking_uri))),
+            None,
+        )
+        if uplift is None:
+            raise ConfigError(
+                "offer-uplift model",
+                uplift_version or "none registered",
+                "a version trained from the offers history (`churn train-uplift`); without "
+                "offer history the offer policy uses the catalog and there is no held-out "
+                "campaign to compare policies on",
+            )
+        ltv = load_model(LTV_MODEL, CHAMPION, tracking_uri=settings.tracking_uri)
+    tables = _load(settings, data_dir)
+    truth_file = data_dir / "ground_truth.parquet"
+    ground_truth = pd.read_parquet(truth_file) if truth_file.is_file() else None
+    with err_console.status("comparing targeting policies on the held-out campaigns"):
+        table = compare_on_history(
+            tables, catalog, uplift=uplift, ltv=ltv, budget=budget, ground_truth=ground_truth
+        )
+    with (
+        atomic_write(target, mkdir=mkdir) as tmp,
+        open(tmp, "w", encoding="utf-8", newline="") as fh,
+    ):
+        table.to_csv(fh, index=False)
+    how = (
+        "true effects planted by the generator (ground_truth.parquet)"
+        if ground_truth is not None
+        else "the offer-uplift model's estimate (an estimate, not an observed outcome)"
+    )
+    cutoffs = ", ".join(f"{t:%Y-%m-%d}" for t in held_out_cutoffs(uplift))
+    grid = Table(title=f"policies, budget {budget:,.2f} per campaign; held out {cutoffs}")
+    for column in ("policy", "targeted", "cost", "customers_saved", "net_value", "saved_per_1000"):
+        grid.add_column(column, justify="left" if column == "policy" else "right")
+    for row in table.itertuples(index=False):
+        grid.add_row(
+            row.policy,
+            f"{row.targeted:,}",
+            f"{row.cost:,.2f}",
+            f"{row.customers_saved:,.2f}",
+            f"{row.net_value:,.2f}",
+            f"{row.saved_per_1000:,.2f}",
+        )
+    console.print(grid)
+    alias = ", ".join(uplift.aliases) or "no alias"
+    console.print(
+        f"Wrote {target}. customers_saved from {how}; offer-uplift v{uplift.version} ({alias})."
+    )

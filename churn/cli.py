@@ -467,7 +467,12 @@ def models(config: ConfigOpt = None) -> None:
 
 
 # The later stages' commands live in their own modules; importing them registers them.
-from churn import batch_commands, report_commands, serve_commands  # noqa: E402, F401
+from churn import (  # noqa: E402, F401
+    batch_commands,
+    report_commands,
+    serve_commands,
+    uplift_commands,
+)
 
 
 def main() -> None:

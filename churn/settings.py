@@ -83,6 +83,29 @@ class TrainingSettings(BaseModel):
     promote_metric: Literal["roc_auc", "pr_auc", "log_loss", "brier"] = "roc_auc"
 
 
+class UpliftSettings(BaseModel):
+    """The ``offer-uplift`` model learned from the offers history (section ``[uplift]``)."""
+
+    window_days: int = Field(
+        14, gt=0, description="Days after a campaign's first offer that count as that campaign."
+    )
+    max_cutoffs: int = Field(24, ge=1, description="Newest campaigns trained on.")
+    holdout: int = Field(3, ge=1, description="Newest complete campaigns held out.")
+    overlap_low: float = Field(
+        0.05, gt=0, lt=0.5, description="Balanced propensity must lie in [low, 1 − low]."
+    )
+    min_overlap_share: float = Field(
+        0.9,
+        ge=0,
+        le=1,
+        description="Least share of an offer's rows inside those bounds; below it the "
+        "promotion gate refuses the model.",
+    )
+    min_treated_rows: int = Field(
+        30, ge=1, description="Fewest training rows per offer; fewer refuses promotion."
+    )
+
+
 class ScoringSettings(BaseModel):
     """Who is trained on and scored."""
 
@@ -162,6 +185,7 @@ class Settings(BaseSettings):
     )
     features: FeatureSettings = FeatureSettings()
     training: TrainingSettings = TrainingSettings()
+    uplift: UpliftSettings = UpliftSettings()
     scoring: ScoringSettings = ScoringSettings()
     serving: ServingSettings = ServingSettings()
     tracking_uri: str | None = Field(

@@ -254,8 +254,10 @@ def run_record(
         "features": source,
         "models": {
             m.name: {"version": m.version, "run_id": m.run_id, "aliases": list(m.aliases)}
-            for m in (models.churn, models.ltv)
+            for m in (models.churn, models.ltv, models.uplift)
+            if m is not None
         },
+        "uplift_source": models.uplift_source,
         "offers": list(models.catalog.ids),
         "active_rule": options.active_rule(),
         "options": asdict(options),
