@@ -11,15 +11,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from churn.cli import (
+from churn.app import (
     ConfigOpt,
-    _load,
-    _settings,
     app,
     console,
     err_console,
+    load_data,
     note_default_offers,
     progress_bar,
+    read_settings,
 )
 from churn.options import MkdirOpt, as_of_option
 from features.errors import ConfigError
@@ -98,13 +98,13 @@ def score(
     config: ConfigOpt = None,
 ) -> None:
     """Score the base ([scoring] population): risk, predicted LTV, reasons and the offer."""
-    from features.load import table_files
+    from features.files import table_files
     from serving.batch.local import score_base
     from serving.batch.runs import ScoreOptions
     from serving.batch.snapshot import find_snapshot, score_snapshot
     from serving.policy.scoring import ScoringModels
 
-    settings = _settings(config)
+    settings = read_settings(config)
     cutoff = as_of
     if engine is Engine.local:
         from features.atomic import check_target
@@ -179,7 +179,7 @@ def score(
                     mkdir=mkdir,
                 )
             else:
-                tables = _load(settings, data_dir)
+                tables = load_data(settings, data_dir)
                 result = score_base(
                     tables,
                     models,
@@ -241,7 +241,7 @@ def campaign(
     from serving.batch.reader import campaign_scores, read_scores
     from serving.policy.catalog import load_catalog
 
-    settings = _settings(config)
+    settings = read_settings(config)
     target = out or scores.parent / "campaign.csv"
     check_target(target, mkdir=mkdir)  # before reading anything
     if offers is None:

@@ -16,13 +16,13 @@ from features.attributes import CATEGORICAL_ATTRIBUTES, attribute_features, offe
 from features.errors import ConfigError
 from features.events import as_utc, days_before, visible_events
 from features.frequency import frequency_features
-from features.load import Tables
 from features.purchase_days import purchase_day_features
 from features.recency import recency_features, tenure_features
 from features.schema import CUSTOMER_ID
 from features.spend import spend_features
 from features.support import support_features
 from features.surveys import survey_features
+from features.tables import Tables
 
 DEFAULT_WINDOWS = (30, 90, 180, 365)
 CATEGORICAL_FEATURES = (*CATEGORICAL_ATTRIBUTES, "nps_class_last")

@@ -35,8 +35,8 @@ from numpy.typing import ArrayLike
 from features.attributes import contract_type
 from features.errors import ConfigError
 from features.events import as_utc, days_before
-from features.load import Tables
 from features.schema import CONTRACT_TYPES, CUSTOMER_ID
+from features.tables import Tables
 
 log = logging.getLogger(__name__)
 

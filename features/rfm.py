@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from features.events import as_utc, days_before
-from features.load import Tables
 from features.schema import CUSTOMER_ID
+from features.tables import Tables
 
 LOST = "lost"
 

@@ -124,7 +124,7 @@ def make_snapshot(
     """
     from features.build import build_features_partitioned
     from features.events import as_utc
-    from features.load import fingerprint
+    from features.files import fingerprint
 
     as_of = as_utc(as_of)
     if out is None:

@@ -21,8 +21,8 @@ import pandas as pd
 from features.attributes import contract_type
 from features.errors import IncompleteHorizonError
 from features.events import as_utc, days_before
-from features.load import Tables
 from features.schema import CONTRACT_TYPES, CUSTOMER_ID
+from features.tables import Tables
 
 
 def check_horizon(tables: Tables, cutoff: pd.Timestamp, horizon_days: int) -> None:

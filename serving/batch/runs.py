@@ -38,8 +38,9 @@ import pyarrow as pa
 from features.build import DEFAULT_WINDOWS, build_features
 from features.errors import SnapshotError
 from features.events import days_before
-from features.load import Tables, validate_tables
+from features.load import validate_tables
 from features.schema import CUSTOMER_ID
+from features.tables import Tables
 from serving.policy.catalog import RISK_BANDS
 from training.labels import active_customers, population_in_features
 

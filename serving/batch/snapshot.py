@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from features.errors import SnapshotError
 from features.events import as_utc
-from features.load import fingerprint, table_files
+from features.files import fingerprint, table_files
 from features.schema import CUSTOMER_ID
 from features.snapshot import read_meta, snapshot_path
 from training.labels import ACTIVE_FEATURES, population_in_features
