@@ -157,7 +157,7 @@ def current_rows(
         try:
             path = latest_snapshot(snapshots)
             frame, meta = read_snapshot(path)
-            as_of, source = as_utc(meta.as_of), f"snapshot {path.name}"
+            as_of, source = meta.cutoff, f"snapshot {path.name}"
         except SnapshotError:
             frame = None
     if as_of is None:
