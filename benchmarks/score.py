@@ -142,7 +142,8 @@ def end_to_end(
     models, *, data_dir: Path, as_of, out: Path, snapshot: bool, reasons: int = 3
 ) -> dict:
     """What ``churn score`` does: from the day's snapshot, or load the tables and build."""
-    from features.load import load_tables, table_files
+    from features.files import table_files
+    from features.load import load_tables
     from serving.batch.local import score_base
     from serving.batch.runs import ScoreOptions
     from serving.batch.snapshot import find_snapshot, score_snapshot

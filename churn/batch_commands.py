@@ -11,17 +11,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from churn.cli import (
+from churn.app import (
     ConfigOpt,
     DataOpt,
-    _load,
-    _settings,
     app,
     console,
     err_console,
+    load_data,
     note_default_offers,
     print_warning,
     progress_bar,
+    read_settings,
 )
 from churn.options import MkdirOpt, as_of_option
 from features.errors import ConfigError
@@ -100,13 +100,13 @@ def score(
     config: ConfigOpt = None,
 ) -> None:
     """Score the base ([scoring] population): risk, predicted LTV, reasons and the offer."""
-    from features.load import table_files
+    from features.files import table_files
     from serving.batch.local import score_base
     from serving.batch.runs import ScoreOptions
     from serving.batch.snapshot import find_snapshot, score_snapshot
     from serving.policy.scoring import ScoringModels
 
-    settings = _settings(config)
+    settings = read_settings(config)
     cutoff = as_of
     if engine is Engine.local:
         from features.atomic import check_target
@@ -185,7 +185,7 @@ def score(
                     mkdir=mkdir,
                 )
             else:
-                tables = _load(settings, data_dir)
+                tables = load_data(settings, data_dir)
                 result = score_base(
                     tables,
                     models,
@@ -271,7 +271,7 @@ def campaign(
     """
     if scores is None and not compare_policies:
         raise ConfigError("--scores", None, "the scores to plan from (or --compare-policies)")
-    settings = _settings(config)
+    settings = read_settings(config)
     if compare_policies:
         _compare_policies(
             settings,
@@ -353,7 +353,7 @@ def _compare_policies(
                 "campaign to compare policies on",
             )
         ltv = load_model(LTV_MODEL, CHAMPION, tracking_uri=settings.tracking_uri)
-    tables = _load(settings, data_dir)
+    tables = load_data(settings, data_dir)
     truth_file = data_dir / "ground_truth.parquet"
     ground_truth = pd.read_parquet(truth_file) if truth_file.is_file() else None
     with err_console.status("comparing targeting policies on the held-out campaigns"):

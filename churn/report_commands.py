@@ -9,16 +9,16 @@ from typing import Annotated
 
 import typer
 
-from churn.cli import (
+from churn.app import (
     ConfigOpt,
     DataOpt,
-    _load,
-    _settings,
     app,
     console,
     err_console,
+    load_data,
     note_default_offers,
     print_warning,
+    read_settings,
 )
 from churn.options import MkdirOpt, as_of_option
 
@@ -33,7 +33,7 @@ class MonitorMode(StrEnum):
 
 
 def _loader(settings):
-    return lambda folder: _load(settings, Path(folder))
+    return lambda folder: load_data(settings, Path(folder))
 
 
 @app.command()
@@ -63,9 +63,9 @@ def report(
     from serving.policy.catalog import load_catalog
     from serving.report.report import make_report, read_scores, write_report
 
-    settings = _settings(config)
+    settings = read_settings(config)
     check_target(out, mkdir=mkdir)  # before the work
-    tables = _load(settings, data)
+    tables = load_data(settings, data)
     data_dir = Path(data or settings.data.dir)
     if scores is None and (data_dir / "scores.parquet").is_file():
         scores = data_dir / "scores.parquet"
@@ -119,8 +119,8 @@ def monitor_command(
 
     from training.monitoring.monitor import monitor
 
-    settings = _settings(config)
-    tables = _load(settings, data)
+    settings = read_settings(config)
+    tables = load_data(settings, data)
     data_dir = Path(data or settings.data.dir)
     with err_console.status("comparing with the champion's training data"):
         result = monitor(

@@ -23,7 +23,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from churn.cli import ConfigOpt, DataOpt, _settings, app, console
+from churn.app import ConfigOpt, DataOpt, app, console, read_settings
 from features.errors import ChurnError
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ def serve(
     """
     from serving.api.service import RELOAD_ENV
 
-    settings = _settings(config)
+    settings = read_settings(config)
     summary = _preflight(settings, data=data, reload_seconds=reload_seconds)
     env = dict(os.environ)
     env.setdefault("BENTOML_DO_NOT_TRACK", "true")

@@ -8,18 +8,17 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from churn.cli import (
+from churn.app import (
     ConfigOpt,
     DataOpt,
-    _load,
-    _print_decisions,
-    _settings,
-    _tracking,
     app,
     console,
     err_console,
+    load_data,
     print_warning,
+    read_settings,
 )
+from churn.train_commands import _print_decisions, _tracking
 
 
 def _uplift_config(settings):
@@ -68,8 +67,8 @@ def train_uplift(
     from training.registry.registry import UPLIFT_MODEL
     from training.uplift_train import train_uplift as run
 
-    settings = _settings(config)
-    tables = _load(settings, data)
+    settings = read_settings(config)
+    tables = load_data(settings, data)
     with err_console.status("training offer-uplift") as status:
         result = run(
             tables,

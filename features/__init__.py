@@ -6,7 +6,8 @@ from features.build import (
     build_features,
     build_features_partitioned,
 )
-from features.load import Tables, load_tables
+from features.load import load_tables
+from features.tables import Tables
 
 __all__ = [
     "CATEGORICAL_FEATURES",

@@ -14,15 +14,15 @@ import pandas as pd
 
 from features.attributes import CATEGORICAL_ATTRIBUTES, attribute_features, offer_features
 from features.errors import ConfigError
-from features.events import as_utc, days_before, visible_events
+from features.events import as_utc, known_before, visible_events
 from features.frequency import frequency_features
-from features.load import Tables
 from features.purchase_days import purchase_day_features
 from features.recency import recency_features, tenure_features
 from features.schema import CUSTOMER_ID
 from features.spend import spend_features
 from features.support import support_features
 from features.surveys import survey_features
+from features.tables import Tables
 
 DEFAULT_WINDOWS = (30, 90, 180, 365)
 CATEGORICAL_FEATURES = (*CATEGORICAL_ATTRIBUTES, "nps_class_last")
@@ -81,7 +81,7 @@ def build_features(
     as_of = as_utc(as_of)
     windows = _check_windows(windows)
     customers = tables.customers
-    known = customers.loc[days_before(customers["signup_at"], as_of) > 0]
+    known = customers.loc[known_before(customers["signup_at"], as_of)]
     known = known.sort_values(CUSTOMER_ID, kind="stable").reset_index(drop=True)
     index = pd.Index(known[CUSTOMER_ID])
 

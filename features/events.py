@@ -78,6 +78,14 @@ def days_before(stamps: pd.Series, as_of: pd.Timestamp) -> np.ndarray:
     return (as_of.value - ns) / NS_PER_DAY
 
 
+def known_before(stamps: pd.Series, as_of: pd.Timestamp) -> np.ndarray:
+    """Whether each timestamp is strictly before ``as_of``: the point-in-time rule, bool.
+
+    An event at ``as_of`` itself is not yet known; NaT (never happened) is False.
+    """
+    return days_before(stamps, as_of) > 0
+
+
 @dataclass(frozen=True)
 class EventView:
     """Visible events of one table for a fixed customer index.

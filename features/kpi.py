@@ -34,9 +34,9 @@ from numpy.typing import ArrayLike
 
 from features.attributes import contract_type
 from features.errors import ConfigError
-from features.events import as_utc, days_before
-from features.load import Tables
+from features.events import as_utc, days_before, known_before
 from features.schema import CONTRACT_TYPES, CUSTOMER_ID
+from features.tables import Tables
 
 log = logging.getLogger(__name__)
 
@@ -268,8 +268,8 @@ def _base_matrix(tables: Tables, instants: pd.DatetimeIndex, active_days: int) -
     known = pos >= 0
     out = np.zeros((len(customers), len(instants)), bool)
     for j, at in enumerate(instants):
-        signed = days_before(customers["signup_at"], at) > 0
-        cancelled = days_before(customers["cancelled_at"], at) > 0
+        signed = known_before(customers["signup_at"], at)
+        cancelled = known_before(customers["cancelled_at"], at)
         age = days_before(orders["ordered_at"], at)
         recent = np.zeros(len(customers), bool)
         recent[pos[known & (age > 0) & (age <= active_days)]] = True

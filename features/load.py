@@ -16,19 +16,15 @@ which stay in the tables (a cutoff after them sees them) but do not move
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from features.errors import DataContractError, Problem
+from features.files import read_file, table_files
 from features.schema import (
     CUSTOMER_ID,
     EARLIEST_TIMESTAMP,
@@ -40,137 +36,13 @@ from features.schema import (
     TableSpec,
     rename_map,
 )
+from features.tables import Tables
+from features.timestamps import end_of_today, parse_timestamps
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = (".parquet", ".csv")
-TIMESTAMP_DTYPE = "datetime64[ns, UTC]"
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
-_FIRST = pd.Timestamp(EARLIEST_TIMESTAMP, tz="UTC")
-_AFTER_LAST = pd.Timestamp(LATEST_TIMESTAMP, tz="UTC") + pd.Timedelta(days=1)
-_YEAR = r"^\s*([+-]?\d{4,})-"
-
-
-def end_of_today(now: pd.Timestamp | None = None) -> pd.Timestamp:
-    """The UTC midnight that ends today (of ``now``, default the clock): the future's start.
-
-    Events at or after it are *future events*: reported at load, and not counted in
-    :meth:`Tables.data_end`.
-    """
-    now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
-    now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
-    return now.floor("D") + pd.Timedelta(days=1)
-
-
-@dataclass
-class Tables:
-    """The five contract tables, validated. Optional tables are empty frames when absent.
-
-    Attributes
-    ----------
-    customers, transactions, support_tickets, surveys, offers : pandas.DataFrame
-        One frame per contract table, with contract column names.
-    sources : dict of str to Path
-        The file each table came from (absent optional tables are not listed).
-    warnings : list of Problem
-        Findings that are reported but do not stop the load (e.g. rows for unknown
-        customers, which no feature can use).
-    """
-
-    customers: pd.DataFrame
-    transactions: pd.DataFrame
-    support_tickets: pd.DataFrame
-    surveys: pd.DataFrame
-    offers: pd.DataFrame
-    sources: dict[str, Path] = field(default_factory=dict)
-    warnings: list[Problem] = field(default_factory=list)
-
-    def frames(self) -> dict[str, pd.DataFrame]:
-        """Return ``{table name: frame}`` for the five tables."""
-        return {name: getattr(self, name) for name in TABLES}
-
-    def replace(self, **frames: pd.DataFrame) -> Tables:
-        """Return a copy with some frames replaced (sources and warnings kept)."""
-        return Tables(**{**self.frames(), **frames}, sources=self.sources, warnings=self.warnings)
-
-    def of_customers(self, ids: pd.Series | np.ndarray) -> Tables:
-        """The same tables holding only the customers ``ids`` and their events."""
-        return self.replace(
-            **{
-                name: frame.loc[frame[CUSTOMER_ID].isin(ids)].reset_index(drop=True)
-                for name, frame in self.frames().items()
-            }
-        )
-
-    def data_end(self, *, now: pd.Timestamp | None = None) -> pd.Timestamp:
-        """Latest event timestamp over all tables (UTC) that is not in the future.
-
-        The end of observed history: events after today (UTC, of ``now``; default the
-        clock) are ignored, so one mistyped ``2031`` cannot move it (and with it every
-        label horizon) into years with no data.
-
-        Raises
-        ------
-        DataContractError
-            When no event is dated today or earlier.
-        """
-        future = end_of_today(now)
-        stamps = [
-            frame.loc[frame[spec.time_column] < future, spec.time_column].max()
-            for spec, frame in zip(TABLES.values(), self.frames().values(), strict=True)
-            if spec.time_column and len(frame)
-        ]
-        stamps = [s for s in stamps if pd.notna(s)]
-        if not stamps:
-            raise DataContractError(
-                [Problem("the tables", None, f"have no event before {future:%Y-%m-%d} (UTC)")]
-            )
-        return max(stamps)
-
-    def future_events(self, *, now: pd.Timestamp | None = None) -> int:
-        """How many events (rows, by each table's time column) are dated after today."""
-        future = end_of_today(now)
-        return sum(
-            int((frame[spec.time_column] >= future).sum())
-            for spec, frame in zip(TABLES.values(), self.frames().values(), strict=True)
-            if spec.time_column and len(frame)
-        )
-
-
-def fingerprint(path: Path, *, chunk_bytes: int = 1 << 22) -> str:
-    """SHA-256 of a file's bytes, hex, for snapshot and run metadata.
-
-    Remembered per (path, size, modification time) within the process, so checking a
-    snapshot against the data and recording the data costs one read of each file.
-    """
-    stat = Path(path).stat()
-    return _fingerprint(str(path), stat.st_size, stat.st_mtime_ns, chunk_bytes)
-
-
-@functools.lru_cache(maxsize=64)
-def _fingerprint(path: str, size: int, mtime_ns: int, chunk_bytes: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk_bytes):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def find_table_file(data_dir: Path, table: str) -> Path | None:
-    """Return ``data_dir/<table>.parquet`` or ``.csv`` (Parquet first), or None."""
-    for suffix in SUFFIXES:
-        path = data_dir / f"{table}{suffix}"
-        if path.is_file():
-            return path
-    return None
-
-
-def table_files(data_dir: str | Path) -> dict[str, Path]:
-    """``{table: file}`` of the contract tables present in ``data_dir`` (not read)."""
-    return {
-        name: path for name in TABLES if (path := find_table_file(Path(data_dir), name)) is not None
-    }
 
 
 def load_tables(
@@ -275,47 +147,6 @@ def _empty(spec: TableSpec) -> pd.DataFrame:
     )[0]
 
 
-def read_file(
-    path: Path, *, delimiter: str = ",", encoding: str = "utf-8"
-) -> tuple[pd.DataFrame, Problem | None]:
-    """Read one ``.parquet`` file, or any other file as CSV, as it is (no renaming, no types).
-
-    Returns the frame and None, or an empty frame (or the one-column misread) and the
-    :class:`Problem` that stops the read: unreadable file, a delimiter that looks wrong,
-    text that is not ``encoding``.
-    """
-    name = path.name
-    try:
-        if path.suffix == ".parquet":
-            return pq.read_table(path).to_pandas(), None
-        frame = pd.read_csv(path, engine="pyarrow", sep=delimiter, encoding=encoding)
-    except (pa.ArrowInvalid, pa.ArrowException, UnicodeDecodeError, ValueError, OSError) as e:
-        detail = str(e).splitlines()[0][:200]
-        return pd.DataFrame(), Problem(name, None, f"cannot be read as {path.suffix[1:]}: {detail}")
-    if len(frame.columns) == 1 and (sep := _guess_delimiter(str(frame.columns[0]), delimiter)):
-        return frame, Problem(
-            name,
-            None,
-            f"has a single column '{frame.columns[0]}': it looks delimited by {sep!r}, not "
-            f"{delimiter!r}; set [data] delimiter = {sep!r} in churn.toml",
-        )
-    for col in frame.columns:
-        if frame[col].dtype == object:
-            first = frame[col].dropna().head(1)
-            if len(first) and isinstance(first.iloc[0], bytes):
-                return frame, Problem(
-                    name,
-                    str(col),
-                    f"is not valid {encoding} text; re-save the file as {encoding} or set "
-                    "[data] encoding in churn.toml (e.g. 'latin-1')",
-                )
-    return frame, None
-
-
-def _guess_delimiter(header: str, delimiter: str) -> str | None:
-    return next((s for s in (";", "\t", "|", ",") if s != delimiter and s in header), None)
-
-
 def _examples(values: pd.Series) -> tuple[str, ...]:
     return tuple(str(v) for v in values.head(5).tolist())
 
@@ -350,7 +181,7 @@ def _conform(
             continue
         values = raw[column.name]
         if column.kind in ("timestamp", "date"):
-            coerced, early, late = _timestamps(values)
+            coerced, early, late = parse_timestamps(values)
             refused = early | late
             if column.open_end and late.any():
                 notes.append(_found(file, column, values, late, _NEVER))
@@ -419,60 +250,10 @@ def _found(file: str, column: Column, values: pd.Series, rows: pd.Series, issue:
     return Problem(file, column.name, issue, int(rows.sum()), _examples(values[rows]))
 
 
-def _timestamps(
-    values: pd.Series, date_format: str = "ISO8601"
-) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Parse timestamps as UTC ``datetime64[ns]``; masks of values before and after the range.
-
-    Returns ``(stamps, early, late)``: values outside ``EARLIEST_TIMESTAMP`` –
-    ``LATEST_TIMESTAMP`` are NaT in ``stamps`` and flagged in ``early`` or ``late``
-    (parsed at their own resolution first, so ``9999-12-31`` is a date past the range,
-    not an overflow). Unparseable values are NaT and in neither mask.
-    """
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        stamps, text = values.dt.tz_convert("UTC"), None
-    elif pd.api.types.is_datetime64_dtype(values):
-        stamps, text = values.dt.tz_localize("UTC"), None
-    else:
-        text = values.astype("string")
-        stamps = pd.to_datetime(text, utc=True, errors="coerce", format=date_format)
-    early = pd.Series((stamps < _FIRST).to_numpy(dtype=bool), index=values.index)
-    late = pd.Series((stamps >= _AFTER_LAST).to_numpy(dtype=bool), index=values.index)
-    if text is not None:  # a pandas that parses at ns resolution gives NaT: read the year
-        failed = stamps.isna() & text.notna()
-        if failed.any():
-            year = pd.to_numeric(text[failed].str.extract(_YEAR)[0], errors="coerce")
-            early[failed] = (year < _FIRST.year).fillna(False).to_numpy(dtype=bool)
-            late[failed] = (year > _AFTER_LAST.year).fillna(False).to_numpy(dtype=bool)
-    in_range = stamps.where(~(early | late))
-    return in_range.astype(TIMESTAMP_DTYPE), early, late
-
-
-def parse_utc(values: pd.Series, *, date_format: str = "ISO8601") -> pd.Series:
-    """Parse timestamps as UTC: the one timestamp parser of the data contract.
-
-    Parameters
-    ----------
-    values : pandas.Series
-        Datetimes (naive ones are taken as UTC, aware ones converted) or text.
-    date_format : str, default "ISO8601"
-        How text is written: ``"ISO8601"`` or a ``strftime`` format such as
-        ``"%m/%d/%Y %H:%M"``; text with an offset is converted to UTC, without one it is
-        taken as UTC.
-
-    Returns
-    -------
-    pandas.Series
-        ``datetime64[ns, UTC]``, same index; NaT where a value is missing, unparseable or
-        outside the supported range (:func:`_timestamps` tells which).
-    """
-    return _timestamps(values, date_format)[0]
-
-
 def _coerce(values: pd.Series, column: Column) -> pd.Series:
     kind = column.kind
     if kind in ("timestamp", "date"):
-        return _timestamps(values)[0]
+        return parse_timestamps(values)[0]
     if kind in ("float", "int"):
         return pd.to_numeric(values, errors="coerce").astype("float64")
     if kind == "bool":

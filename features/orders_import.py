@@ -27,8 +27,9 @@ import pyarrow as pa
 
 from features.atomic import FILE_FORMATS, FileFormat, write_table_atomic
 from features.errors import ConfigError, DataContractError, OutputError, Problem
-from features.load import SUFFIXES, parse_utc, read_file
+from features.files import SUFFIXES, read_file
 from features.schema import CUSTOMER_ID
+from features.timestamps import parse_utc
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.events import as_utc, days_before
-from features.load import Tables
+from features.events import as_utc, days_before, known_before
 from features.schema import CUSTOMER_ID
+from features.tables import Tables
 
 LOST = "lost"
 
@@ -141,7 +141,7 @@ def rfm_table(
         )
     as_of = as_utc(as_of)
     txn = tables.transactions
-    known = tables.customers.loc[days_before(tables.customers["signup_at"], as_of) > 0, CUSTOMER_ID]
+    known = tables.customers.loc[known_before(tables.customers["signup_at"], as_of), CUSTOMER_ID]
     age = days_before(txn["ordered_at"], as_of)
     seen = (age > 0) & txn[CUSTOMER_ID].isin(known).to_numpy()
     is_order = ~txn["is_refund"].fillna(False).astype(bool).to_numpy()

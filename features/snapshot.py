@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from features.atomic import check_target, write_table_atomic
 from features.errors import SnapshotError
+from features.events import as_utc
 from features.schema import CONTRACT_VERSION, CUSTOMER_ID
 
 META_KEY = b"churn"
@@ -35,6 +36,11 @@ class SnapshotMeta:
     fingerprints: dict[str, str] = field(default_factory=dict)
     extra: dict[str, object] = field(default_factory=dict)
 
+    @property
+    def cutoff(self) -> pd.Timestamp:
+        """:attr:`as_of` (ISO 8601 text, as stored) as a UTC timestamp."""
+        return as_utc(self.as_of)
+
 
 def snapshot_path(folder: str | Path, as_of: pd.Timestamp) -> Path:
     """Conventional snapshot file for a cutoff: ``folder/features_YYYY-MM-DD.parquet``.
@@ -43,8 +49,7 @@ def snapshot_path(folder: str | Path, as_of: pd.Timestamp) -> Path:
     ``features_YYYY-MM-DDTHHMMSSZ.parquet`` (the CLI only takes whole days, but the
     library does not round): two different cutoffs never share a file name.
     """
-    as_of = pd.Timestamp(as_of)
-    as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
+    as_of = as_utc(as_of)
     if as_of == as_of.floor("D"):
         return Path(folder) / f"features_{as_of:%Y-%m-%d}.parquet"
     return Path(folder) / f"features_{as_of:%Y-%m-%dT%H%M%S}Z.parquet"
@@ -123,8 +128,7 @@ def make_snapshot(
         Passed to :func:`features.build.build_features_partitioned`.
     """
     from features.build import build_features_partitioned
-    from features.events import as_utc
-    from features.load import fingerprint
+    from features.files import fingerprint
 
     as_of = as_utc(as_of)
     if out is None:

@@ -9,7 +9,8 @@ from contextlib import contextmanager
 import pandas as pd
 import pytest
 
-from features.load import Tables, validate_tables
+from features.load import validate_tables
+from features.tables import Tables
 
 AS_OF = pd.Timestamp("2025-06-30", tz="UTC")
 

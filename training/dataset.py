@@ -32,8 +32,8 @@ import pandas as pd
 
 from features.build import DEFAULT_WINDOWS, build_features
 from features.errors import ConfigError, EmptyTrainingSetError
-from features.load import Tables
 from features.schema import CUSTOMER_ID
+from features.tables import Tables
 from training.labels import make_labels
 from training.models.btyd import BTYDParams, fit_btyd, rfm_of_features, with_btyd_features
 

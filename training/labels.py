@@ -20,9 +20,9 @@ import pandas as pd
 
 from features.attributes import contract_type
 from features.errors import IncompleteHorizonError
-from features.events import as_utc, days_before
-from features.load import Tables
+from features.events import as_utc, days_before, known_before
 from features.schema import CONTRACT_TYPES, CUSTOMER_ID
+from features.tables import Tables
 
 
 def check_horizon(tables: Tables, cutoff: pd.Timestamp, horizon_days: int) -> None:
@@ -45,8 +45,8 @@ def active_customers(
 ) -> pd.DataFrame:
     """Customers active at ``cutoff``: ``customer_id`` and ``contract_type``, sorted by id."""
     customers = tables.customers
-    signed_up = days_before(customers["signup_at"], cutoff) > 0
-    cancelled = days_before(customers["cancelled_at"], cutoff) > 0
+    signed_up = known_before(customers["signup_at"], cutoff)
+    cancelled = known_before(customers["cancelled_at"], cutoff)
     txn = tables.transactions
     age = days_before(txn["ordered_at"], cutoff)
     past = (age > 0) & ~txn["is_refund"].fillna(False).astype(bool).to_numpy()

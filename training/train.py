@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from features.build import DEFAULT_WINDOWS
-from features.load import Tables, fingerprint
+from features.files import fingerprint
 from features.schema import CONTRACT_VERSION, CUSTOMER_ID
+from features.tables import Tables
 from training.dataset import (
     CutoffPlan,
     btyd_at,

@@ -6,7 +6,7 @@ every customer of the snapshot once with :func:`serving.policy.scoring.score` (t
 function), so scoring by id is a lookup. A background thread reloads all of it when a
 champion alias moves or a newer snapshot appears (:mod:`serving.api.hot_reload`).
 
-Configuration comes from :func:`churn.settings.load_settings` (``churn.toml`` and
+Configuration comes from :func:`serving.settings.load_settings` (``churn.toml`` and
 ``CHURN_*`` variables): ``CHURN_DATA__DIR``, ``CHURN_SERVING__API_KEY`` (or
 ``CHURN_SERVING__API_KEY_FILE``), ``CHURN_SERVING__REQUIRE_API_KEY``,
 ``CHURN_SERVING__MAX_BATCH``, ``CHURN_SERVING__MAX_BODY_BYTES``,
@@ -37,7 +37,6 @@ import bentoml
 from bentoml.exceptions import InvalidArgument, NotFound, ServiceUnavailable
 from threadpoolctl import threadpool_limits
 
-from churn.settings import Settings, load_settings
 from serving.api.auth import OPEN_PATHS, OPEN_PREFIXES, ApiKeyMiddleware
 from serving.api.client_errors import ErrorBodyMiddleware, install_log_filter
 from serving.api.feature_rows import describe, feature_frame, feature_kinds, row_problems
@@ -68,6 +67,7 @@ from serving.api.schemas import (
 from serving.policy.explain import explain
 from serving.policy.scoring import learned_uplift
 from serving.policy.scoring import score as score_features_frame
+from serving.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from features.atomic import AtomicTarget
 from features.build import feature_inputs, split_tables
 from features.errors import ConfigError, EmptyBaseError, OutputError
 from features.events import as_utc
-from features.load import Tables
 from features.schema import CONTRACT_VERSION, CUSTOMER_ID
+from features.tables import Tables
 
 if TYPE_CHECKING:  # serving.policy.scoring imports MLflow: only scoring needs it, not campaigns
     from serving.policy.scoring import ScoringModels

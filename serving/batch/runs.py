@@ -37,9 +37,10 @@ import pyarrow as pa
 
 from features.build import DEFAULT_WINDOWS, build_features
 from features.errors import SnapshotError
-from features.events import days_before
-from features.load import Tables, validate_tables
+from features.events import known_before
+from features.load import validate_tables
 from features.schema import CUSTOMER_ID
+from features.tables import Tables
 from serving.policy.catalog import RISK_BANDS
 from training.labels import active_customers, population_in_features
 
@@ -281,7 +282,7 @@ def score_partition(
         One row per customer active at ``as_of``, sorted by ``customer_id``.
     """
     stats = {} if stats is None else stats
-    known = days_before(tables.customers["signup_at"], as_of) > 0
+    known = known_before(tables.customers["signup_at"], as_of)
     stats["known"] = stats.get("known", 0) + int(known.sum())
     with _timer(stats, "features"):
         if options.active_days is not None:  # build features for the active ones only

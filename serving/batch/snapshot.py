@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from features.errors import SnapshotError
 from features.events import as_utc
-from features.load import fingerprint, table_files
+from features.files import fingerprint, table_files
 from features.schema import CUSTOMER_ID
 from features.snapshot import read_meta, snapshot_path
 from training.labels import ACTIVE_FEATURES, population_in_features
@@ -56,7 +56,8 @@ def find_snapshot(
     table files (``sources``, default: those in ``data_dir``; same fingerprints);
     otherwise None (and the reason is logged).
     """
-    path = snapshot_path(Path(data_dir) / "features", as_utc(as_of))
+    as_of = as_utc(as_of)
+    path = snapshot_path(Path(data_dir) / "features", as_of)
     if not path.is_file():
         return None
     try:
@@ -64,7 +65,7 @@ def find_snapshot(
     except SnapshotError as e:
         log.warning("Not reusing %s: %s", path, e)
         return None
-    if as_utc(meta.as_of) != as_utc(as_of):
+    if meta.cutoff != as_of:
         log.warning("Not reusing %s: it is as of %s.", path, meta.as_of)
         return None
     changed = _changed_sources(meta.fingerprints, sources or table_files(data_dir))
@@ -119,9 +120,9 @@ def score_snapshot(
     check_partitions(partitions)
     path, as_of = Path(snapshot), as_utc(as_of)
     meta = read_meta(path)
-    if as_utc(meta.as_of) != as_of:
+    if meta.cutoff != as_of:
         raise SnapshotError(
-            f"Feature snapshot {path} is as of {as_utc(meta.as_of):%Y-%m-%d}, not "
+            f"Feature snapshot {path} is as of {meta.cutoff:%Y-%m-%d}, not "
             f"{as_of:%Y-%m-%d}; build one with `churn features --as-of {as_of:%Y-%m-%d}` "
             "or leave out --snapshot."
         )

@@ -23,8 +23,8 @@ import pandas as pd
 from features.atomic import atomic_write
 from features.errors import ChurnError, ConfigError
 from features.kpi import ACTIVE_DAYS, monthly_kpis
-from features.load import Tables
 from features.rfm import rfm_table, segment_summary
+from features.tables import Tables
 from serving.policy.catalog import OfferCatalog
 from serving.report import sections
 from serving.report.blocks import Section

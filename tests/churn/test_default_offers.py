@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from churn.cli import app
-from churn.settings import load_settings, packaged_offers_file, uses_packaged_offers
 from serving.policy.catalog import load_catalog
+from serving.settings import load_settings, packaged_offers_file, uses_packaged_offers
 from tests.features.test_bad_data import plain
 
 REPO = Path(__file__).resolve().parents[2]

@@ -304,7 +304,7 @@ class TestCli:
         assert_frame_equal(loaded(tmp_path / "out")[0], expected_transactions())
 
     def test_the_import_section_and_its_environment_override(self, tmp_path, monkeypatch):
-        from churn.settings import load_settings
+        from serving.settings import load_settings
 
         config = tmp_path / "churn.toml"
         config.write_text('[import]\nrefund_prefix = "R"\n[import.columns]\ninvoice = "bill"\n')

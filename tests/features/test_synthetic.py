@@ -11,8 +11,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from features import synthetic
-from features.synthetic import SCHEMAS, TABLES, generate
+from features import schema, synthetic
+from features.synthetic import SCHEMAS, TABLES, generate, generation, hazard
+from features.synthetic.params import M
 
 CUSTOMERS = 4000
 SEED = 11
@@ -154,6 +155,12 @@ class TestChurnRate:
 
 
 class TestContract:
+    def test_tables_and_columns_cover_the_data_contract(self):
+        assert tuple(schema.TABLES) == TABLES
+        for name, spec in schema.TABLES.items():
+            missing = {c.name for c in spec.columns} - set(SCHEMAS[name].names)
+            assert not missing, f"{name} lacks contract columns {missing}"
+
     def test_columns_and_types(self, parquet_run, csv_run):
         summary, frames = parquet_run
         for name in (*TABLES, "ground_truth"):
@@ -384,22 +391,22 @@ class TestChurnDrivers:
         assert abs(rate["7-8"] - rate["9-10"]) < 0.4 * (rate["0-4"] - rate["9-10"])
 
     def test_hazard_terms_have_thresholds_and_interactions(self):
-        m = synthetic._M
+        m = M
         bad = np.array([0.0, 0.15, 1.0, 1.85])  # nothing, a fine ticket, one bad, two bad
-        ordinary = synthetic._support(bad, np.full(4, m.bad_threshold), np.ones(4))
-        tolerant = synthetic._support(bad, np.full(4, m.bad_threshold_high_tier), np.ones(4))
+        ordinary = hazard.support(bad, np.full(4, m.bad_threshold), np.ones(4))
+        tolerant = hazard.support(bad, np.full(4, m.bad_threshold_high_tier), np.ones(4))
         assert ordinary[:2].max() < 0.1 and ordinary[2:].min() > 0.8
         assert tolerant[:3].max() < 0.1 and tolerant[3] > 0.8
-        drift = synthetic._drift(np.array([-1.5, -0.5, 0.5, 1.5]))
+        drift = hazard.drift(np.array([-1.5, -0.5, 0.5, 1.5]))
         # falling below the own rhythm hurts, rising above it barely helps
         assert (drift[0] - drift[1]) > 3 * (drift[2] - drift[3]) > 0
-        detractor = synthetic._detractor(np.array([-2.5, -1.8, -0.5, 0.0, 1.5]))
+        detractor = hazard.detractor(np.array([-2.5, -1.8, -0.5, 0.0, 1.5]))
         assert detractor[:2].min() > 0.8 * m.detractor_effect
         assert detractor[2:].max() < 0.05 * m.detractor_effect
         # premium with hardly any orders is a bad fit, premium in use or basic are not
         plan = np.array([2, 2, 0, 0, -1])
         usage = np.array([0.05, 1.0, 0.05, 1.0, 0.0])
-        fit = synthetic._plan_fit(plan, usage)
+        fit = hazard.plan_fit(plan, usage)
         assert fit[0] > 0.8 * m.plan_fit_effect
         assert fit[1:].max() < 0.25 * m.plan_fit_effect and fit[4] == 0
 
@@ -461,7 +468,7 @@ class TestArguments:
 
 class TestFiles:
     def test_interrupted_run_leaves_no_partial_files(self, tmp_path, monkeypatch):
-        real = synthetic._simulate_block
+        real = generation.simulate_block  # the name generate() calls
         calls = []
 
         def fail_on_second_block(*args, **kwargs):
@@ -470,9 +477,10 @@ class TestFiles:
                 raise RuntimeError("interrupted")
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(synthetic, "_simulate_block", fail_on_second_block)
+        monkeypatch.setattr(generation, "simulate_block", fail_on_second_block)
         with pytest.raises(RuntimeError, match="interrupted"):
             generate(tmp_path, customers=synthetic.BLOCK_CUSTOMERS + 10, chunk_customers=1)
+        assert len(calls) == 2  # the patch took effect
         assert list(tmp_path.iterdir()) == []
 
     def test_rerun_in_other_format_replaces_the_tables(self, tmp_path):

@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.load import Tables, load_tables
+from features.load import load_tables
 from features.schema import CUSTOMER_ID
 from features.synthetic import generate
+from features.tables import Tables
 from tests.conftest import mlflow_state_restored
 
 

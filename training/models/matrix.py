@@ -14,6 +14,7 @@ import pandas as pd
 
 from features.build import CATEGORICAL_FEATURES
 from features.errors import SnapshotError
+from features.purchase_days import PURCHASE_DAY_FEATURES
 from features.schema import CUSTOMER_ID
 
 NOT_FEATURES = (CUSTOMER_ID, "cutoff", "is_cancelled", "churned", "ltv", "contract_type_label")
@@ -114,5 +115,8 @@ class FeatureModel:
         """The model input of ``frame``, shape (n_rows, n_features): :meth:`FeatureSpec.matrix`."""
         btyd = self.__dict__.get("btyd_")
         if btyd is not None and not self.spec_.is_matrix(frame):
-            frame = btyd.add(frame)
+            # only the columns this model reads (and the BTYD inputs): a copy of those, not
+            # of every column of a wide snapshot
+            wanted = dict.fromkeys([*self.input_names, *PURCHASE_DAY_FEATURES])
+            frame = btyd.add(frame[[c for c in wanted if c in frame.columns]])
         return self.spec_.matrix(frame)

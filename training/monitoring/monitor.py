@@ -33,7 +33,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from features.build import CATEGORICAL_FEATURES
-from features.load import Tables
+from features.tables import Tables
 from training.monitoring.drift import (
     PSI_SIGNIFICANT,
     population_stability_index,

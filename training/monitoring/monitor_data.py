@@ -24,9 +24,10 @@ from mlflow.exceptions import MlflowException
 from features.build import build_features
 from features.errors import IncompleteHorizonError, ModelRegistryError, SnapshotError
 from features.events import as_utc
-from features.load import Tables, fingerprint
+from features.files import fingerprint
 from features.schema import CUSTOMER_ID
 from features.snapshot import latest_snapshot, read_snapshot, snapshot_path
+from features.tables import Tables
 from training.labels import active_customers, make_labels
 from training.registry.artifacts import load_json
 from training.registry.registry import LoadedModel
@@ -156,7 +157,7 @@ def current_rows(
         try:
             path = latest_snapshot(snapshots)
             frame, meta = read_snapshot(path)
-            as_of, source = as_utc(meta.as_of), f"snapshot {path.name}"
+            as_of, source = meta.cutoff, f"snapshot {path.name}"
         except SnapshotError:
             frame = None
     if as_of is None:

@@ -22,7 +22,8 @@ def resolve_uri(uri: str | None = None) -> str:
     """``uri`` > ``MLFLOW_TRACKING_URI`` > ``sqlite:///<cwd>/mlruns/mlflow.db``.
 
     An explicit argument wins so a library caller always gets the store it names; the
-    CLI passes the environment's URI first (see :func:`churn.settings.load_settings`).
+    CLI and the service pass the environment's URI first (see
+    :func:`serving.settings.load_settings`).
     """
     return (
         uri

@@ -920,8 +920,8 @@ class TestStartWithoutModels:
 
 
 def test_reload_interval_is_checked(monkeypatch):
-    from churn.settings import load_settings
     from serving.api.service import RELOAD_ENV
+    from serving.settings import load_settings
 
     monkeypatch.delenv(RELOAD_ENV, raising=False)
     assert load_settings().serving.reload_seconds == 30.0
@@ -944,8 +944,8 @@ class TestKeyAndAddress:
         return monkeypatch
 
     def test_key_from_a_file(self, clean_env, tmp_path):
-        from churn.settings import load_settings
         from serving.api.service import ServiceConfig
+        from serving.settings import load_settings
 
         secret = tmp_path / "api-key"
         secret.write_text("  s3cret-key\n", encoding="utf-8")
@@ -954,7 +954,7 @@ class TestKeyAndAddress:
 
     @pytest.mark.parametrize("problem", ["missing", "empty", "both"])
     def test_unusable_key_file_is_a_config_error(self, clean_env, tmp_path, problem):
-        from churn.settings import load_settings
+        from serving.settings import load_settings
 
         secret = tmp_path / "api-key"
         if problem != "missing":
@@ -966,10 +966,10 @@ class TestKeyAndAddress:
             load_settings().serving.resolved_api_key()
 
     def test_key_in_churn_toml_is_warned_about(self, clean_env, tmp_path, caplog):
-        from churn.settings import load_settings
+        from serving.settings import load_settings
 
         (tmp_path / "churn.toml").write_text('[serving]\napi_key = "in-clear"\n')
-        with caplog.at_level(logging.WARNING, logger="churn.settings"):
+        with caplog.at_level(logging.WARNING, logger="serving.settings"):
             assert load_settings().serving.resolved_api_key() == "in-clear"
         assert "holds the API key in clear" in caplog.text and "in-clear" not in caplog.text
 
