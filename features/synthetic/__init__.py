@@ -58,8 +58,10 @@ The model, per customer (all rates per calendar month unless stated):
   adds about one; the score decays by 20 %/month.
 * **Surveys.** ~14 % of active customers answer each month; NPS, CSAT and CES are
   noisy reads of the latent satisfaction (CES also of bad support experience).
-* **Offers.** Campaign months target a random share of active customers (more of the
-  disengaged and the badly served); an accepted offer lowers the hazard for three
+* **Offers.** Campaign months target a random share of active customers, more of the
+  disengaged, the badly served and those at high current hazard (confounded as real
+  marketing is: offered customers are riskier, and ``features.synthetic.offer_truth``
+  says what each offer truly saves); an accepted offer lowers the hazard for three
   months by a per-customer uplift that differs by offer (discounts work on the price
   sensitive and low tiers, VIP upgrades on high value, free months on subscribers,
   call-backs after bad support).

@@ -220,15 +220,22 @@ def offers(
 ) -> None:
     """A campaign: target customers, choose their offer, record acceptance and cost.
 
-    Targeting is partly random and partly aimed at disengaged and badly served
-    customers; an accepted offer lowers the hazard over the next ``offer_months``.
+    Targeting is partly random and partly aimed at the customers at risk: the
+    disengaged, the badly served and those of high current hazard (confounded, as
+    real campaigns are: offered customers churn more than the others before any
+    effect); an accepted offer lowers the hazard over the next ``offer_months``.
     """
     idx, k = month.idx, month.k
     when = uniform_times(
         rng, np.full(idx.size, month.start + campaigns.offset[k]), np.full(idx.size, 8 * HOUR)
     )
     reachable = (when >= month.lo) & (when < month.hi)
-    p_target = 0.02 + 0.10 * expit(-2.5 * (month.z + 0.3)) + 0.06 * np.minimum(month.bad, 1.0)
+    p_target = (
+        M.target_base
+        + M.target_disengaged * expit(-2.5 * (month.z + 0.3))
+        + M.target_bad_support * np.minimum(month.bad, 1.0)
+        + M.target_risk * expit(month.logit_hazard)
+    )
     who = np.flatnonzero(reachable & (rng.random(idx.size) < p_target))
     cust = idx[who]
     offer = _choose_offers(
@@ -240,8 +247,7 @@ def offers(
         month.bad[who],
     )
     gain = traits.uplift[cust, offer]
-    accept_logit = logit(np.asarray(M.accept_p))[offer] + gain - 0.4
-    accepted = rng.random(who.size) < expit(accept_logit)
+    accepted = rng.random(who.size) < accept_probability(offer, gain)
     cost = np.asarray(M.offer_cost)[offer]
     cost = np.where(np.isnan(cost), traits.fee[cust], cost)
     out.add(
@@ -259,6 +265,15 @@ def offers(
     state.free_month[took[taken == OFFER_IDS.index("free_month")]] = k + 1
     price_offer = np.isin(taken, [OFFER_IDS.index(o) for o in ("discount_coupon", "free_month")])
     state.withdrawal_month[took[price_offer]] = k + 1 + M.offer_months
+
+
+def accept_probability(offer: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """Chance that a customer accepts offer ``offer`` (index into ``OFFER_IDS``), 0–1.
+
+    ``expit(logit(accept_p[offer]) + gain − accept_offset)``: customers the offer would
+    help more (``gain``, the planted hazard-logit reduction) take it more often.
+    """
+    return expit(logit(np.asarray(M.accept_p))[offer] + gain - M.accept_offset)
 
 
 def _choose_offers(

@@ -169,6 +169,13 @@ class _Model:
     offer_months: int = 3
     offer_cost: _Vec = (8.0, 4.0, float("nan"), 15.0, 12.0, 10.0)  # nan: plan price
     accept_p: _Vec = (0.35, 0.45, 0.50, 0.40, 0.55, 0.15)
+    accept_offset: float = 0.4  # acceptance logit = logit(accept_p) + uplift - offset
+    # targeting: p = base + disengaged * expit(-2.5 (z + 0.3)) + bad_support * min(bad, 1)
+    #            + risk * monthly hazard (marketing aims at the customers it sees at risk)
+    target_base: float = 0.02
+    target_disengaged: float = 0.10
+    target_bad_support: float = 0.06
+    target_risk: float = 0.5
 
 
 M = _Model()

@@ -18,7 +18,7 @@ the untreated one):
 
 Each policy's ``customers_saved`` is Σ over its targets of the offer's incremental
 effect on that customer: on generated data the **true** one from the generator's
-planted effects (:func:`features.offer_truth.true_saves`, ``evaluation = "truth"``);
+planted effects (:func:`features.synthetic.offer_truth.true_saves`, ``evaluation = "truth"``);
 on real history the uplift model's estimate ``tau`` (``evaluation = "estimate"``:
 honest only as far as the model is). ``net_value`` = Σ saved × predicted LTV − cost.
 """
@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from features.load import Tables
-from features.offer_truth import true_saves
 from features.schema import CUSTOMER_ID
+from features.synthetic.offer_truth import true_saves
 from serving.batch.campaign import fill_budget, select_campaign
 from serving.policy.catalog import CHURN_PROBABILITY, PREDICTED_LTV, OfferCatalog
 from serving.policy.decide import LearnedUplift, _assess, decide

@@ -5,7 +5,7 @@ The generator (:mod:`features.synthetic`) gives every customer a per-offer uplif
 the monthly churn hazard's logit by ``u`` for ``offer_months`` (3) months; the
 priority call-back's ``u`` is scaled by the customer's bad-support score then (capped
 at 1). The customer accepts with probability ``a = expit(logit(accept_p) + u −
-accept_offset)``.
+accept_offset)`` (:func:`features.synthetic.activity.accept_probability`).
 
 For a customer who got no offer at cutoff ``t`` and whose latent churn time
 (``churned_at``) fell in ``[t, t + H)`` (``H`` ≤ 3 months), an offer made at ``t``
@@ -15,7 +15,9 @@ would have prevented that churn with probability
 
 where ``h`` and ``h' = expit(logit h − u)`` are the monthly hazards without and with
 the offer, and the churn month's uniform draw is shared (the same customer, the same
-luck). ``h'/h → exp(−u)`` as ``h → 0``; for the riskiest customers (h ≈ 0.3) this
+luck). Churn in the campaign's own calendar month is not prevented: the generator
+draws each month's churn before that month's campaign, so an offer acts from the
+next month on. ``h'/h → exp(−u)`` as ``h → 0``; for the riskiest customers (h ≈ 0.3) this
 overstates the saving by about a tenth of itself. A customer who did not churn is not
 saved by anything: ``saved = 0``. The call-back's bad-support score is not in the
 ground truth; it is approximated from the features at ``t``:
@@ -33,10 +35,8 @@ import numpy as np
 import pandas as pd
 
 from features.schema import CUSTOMER_ID
-from features.synthetic import _M, OFFER_IDS, _expit, _logit
-
-ACCEPT_OFFSET = 0.4
-"""The generator's acceptance offset (``accept_logit = logit(accept_p) + u − 0.4``)."""
+from features.synthetic.activity import accept_probability
+from features.synthetic.params import OFFER_IDS
 
 
 def bad_support_proxy(features: pd.DataFrame) -> np.ndarray:
@@ -79,14 +79,15 @@ def true_saves(
     truth = ground_truth.set_index(CUSTOMER_ID).reindex(features[CUSTOMER_ID])
     churned_at = pd.to_datetime(truth["churned_at"], utc=True)
     end = cutoff + pd.Timedelta(days=horizon_days)
-    churns = ((churned_at >= cutoff) & (churned_at < end)).to_numpy(dtype=bool)
+    next_month = (cutoff.tz_localize(None).to_period("M") + 1).to_timestamp().tz_localize("UTC")
+    churns = ((churned_at >= next_month) & (churned_at < end)).to_numpy(dtype=bool)
     bad = bad_support_proxy(features)
     out = np.zeros((len(features), len(offer_ids)))
     for j, offer in enumerate(offer_ids):
         if offer not in OFFER_IDS:
             continue
         u = truth[f"uplift_{offer}"].to_numpy(dtype=float, na_value=0.0)
-        accept = _expit(_logit(_M.accept_p[OFFER_IDS.index(offer)]) + u - ACCEPT_OFFSET)
+        accept = accept_probability(np.full(u.size, OFFER_IDS.index(offer)), u)
         effect = u * bad if offer == "priority_callback" else u
         out[:, j] = churns * accept * (1.0 - np.exp(-effect))
     return out
