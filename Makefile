@@ -8,7 +8,7 @@ AS_OF := 2025-06-30
 SCORE_AS_OF := 2025-12-31
 BUDGET := 5000
 
-.PHONY: venv demo test lint bench bench-features bench-train bench-serve bench-score bench-load bench-quality report-check clean
+.PHONY: venv demo test lint bench bench-features bench-train bench-serve bench-score bench-load bench-quality bench-uplift report-check clean
 
 venv: $(VENV)/.installed
 
@@ -39,7 +39,10 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: bench-features bench-train bench-serve bench-score bench-load bench-quality
+bench: bench-features bench-train bench-serve bench-score bench-load bench-quality bench-uplift
+
+bench-uplift: venv
+	$(BIN)/python -m benchmarks.uplift
 
 bench-features: venv
 	$(BIN)/python -m benchmarks.features

@@ -330,6 +330,7 @@ def _compare_policies(
     from serving.batch.policies import compare_on_history, held_out_cutoffs
     from serving.policy.catalog import load_catalog
     from serving.policy.scoring import load_uplift
+    from training.models.btyd import BTYD_FEATURES
     from training.registry.registry import CHALLENGER, CHAMPION, LTV_MODEL, load_model
 
     data_dir = Path(data) if data else settings.data.dir
@@ -358,7 +359,12 @@ def _compare_policies(
     ground_truth = pd.read_parquet(truth_file) if truth_file.is_file() else None
     with err_console.status("comparing targeting policies on the held-out campaigns"):
         table = compare_on_history(
-            tables, catalog, uplift=uplift, ltv=ltv, budget=budget, ground_truth=ground_truth
+            tables,
+            catalog,
+            uplift=uplift,
+            predict_ltv=lambda rows: ltv.validated.predict(rows.drop(columns=list(BTYD_FEATURES))),
+            budget=budget,
+            ground_truth=ground_truth,
         )
     with (
         atomic_write(target, mkdir=mkdir) as tmp,

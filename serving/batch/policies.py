@@ -26,6 +26,7 @@ honest only as far as the model is). ``net_value`` = Σ saved × predicted LTV �
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,6 @@ from serving.policy.catalog import CHURN_PROBABILITY, PREDICTED_LTV, OfferCatalo
 from serving.policy.decide import LearnedUplift, _assess, decide
 from serving.policy.scoring import OFFER_INPUTS
 from training.labels import status_in_features
-from training.models.btyd import BTYD_FEATURES
 from training.registry.registry import LoadedModel
 from training.uplift_data import NO_OFFER, TREATMENT, uplift_rows
 
@@ -213,7 +213,7 @@ def compare_on_history(
     catalog: OfferCatalog,
     *,
     uplift: LoadedModel,
-    ltv: LoadedModel,
+    predict_ltv: Callable[[pd.DataFrame], np.ndarray],
     budget: float,
     ground_truth: pd.DataFrame | None = None,
     seed: int = 0,
@@ -222,16 +222,19 @@ def compare_on_history(
 
     The held-out campaigns are the uplift version's own (tag ``validation_cutoffs``),
     so its *validated* model (fitted on earlier campaigns only) supplies both ``tau``
-    and the churn probability ``P(churn | no offer)``; ``ltv``'s validated model the
-    predicted LTV. Customers are those active at each campaign cutoff who got no offer
-    in its window. The budget applies to each campaign.
+    and the churn probability ``P(churn | no offer)``; ``predict_ltv`` the predicted
+    LTV (the CLI passes the LTV champion's validated model). Customers are those
+    active at each campaign cutoff who got no offer in its window. The budget applies
+    to each campaign.
 
     Parameters
     ----------
     tables : Tables
     catalog : OfferCatalog
-    uplift, ltv : LoadedModel
-        ``offer-uplift`` and ``ltv-regressor`` versions.
+    uplift : LoadedModel
+        An ``offer-uplift`` version (its ``validated`` model and tags are used).
+    predict_ltv : callable
+        Feature rows (as of the campaign cutoff) → predicted LTV, currency units, (n,).
     budget : float
         Per campaign, currency units.
     ground_truth : pandas.DataFrame, optional
@@ -265,9 +268,7 @@ def compare_on_history(
             {
                 CUSTOMER_ID: part[CUSTOMER_ID],
                 CHURN_PROBABILITY: model.predict_untreated(part),
-                PREDICTED_LTV: np.clip(
-                    ltv.validated.predict(part.drop(columns=list(BTYD_FEATURES))), 0.0, None
-                ),
+                PREDICTED_LTV: np.clip(predict_ltv(part), 0.0, None),
                 "status": status_in_features(part),
             }
         )
