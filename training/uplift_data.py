@@ -165,9 +165,13 @@ def uplift_rows(
     active_days: int | None = 90,
     windows: Sequence[int] = DEFAULT_WINDOWS,
     sla_hours: float = 48.0,
+    btyd: bool = False,
     cache: dict | None = None,
 ) -> pd.DataFrame:
     """Labelled point-in-time features at each campaign cutoff, with the ``treatment``.
+
+    ``btyd`` adds the BTYD features (the uplift model does not read them; an LTV
+    model adds its own).
 
     Returns
     -------
@@ -183,6 +187,7 @@ def uplift_rows(
         active_days=active_days,
         windows=windows,
         sla_hours=sla_hours,
+        btyd=btyd,
         cache=cache,
     )
     treatment = np.empty(len(frame), dtype=object)

@@ -99,7 +99,7 @@ def _top_uplift(
     tau = a.share * p[:, None]  # the learned drop (catalog p × uplift where not learned)
     cost = np.array([o.cost for o in catalog.offers], dtype=float)
     with np.errstate(divide="ignore"):
-        per_cost = np.where(cost > 0, tau / np.where(cost > 0, cost, 1.0), np.inf * tau)
+        per_cost = np.where(cost > 0, tau / np.where(cost > 0, cost, 1.0), np.inf)
     per_cost = np.where(a.eligible & (tau > 0), per_cost, -np.inf)
     best = np.argmax(per_cost, axis=1)
     rows = np.arange(len(frame))

@@ -36,9 +36,10 @@ def qini_curve(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Qini curve: incremental customers kept when targeting the top share by ``score``.
 
-    ``Q(φ) = (K_T(φ) − K_C(φ) · W_T(φ) / W_C(φ)) / W``, with ``K`` the (weighted)
+    ``Q(φ) = (K_T(φ) − K_C(φ) · W_T(φ) / W_C(φ)) / W_T(1)``, with ``K`` the (weighted)
     customers kept and ``W`` the (weighted) rows among the top share ``φ`` of rows,
-    treated (T) and untreated (C); 0 where a group is still empty.
+    treated (T) and untreated (C); 0 where a group is still empty. Normalised by all
+    treated rows, so ``Q(1)`` is the average effect (kept-rate difference).
 
     Parameters
     ----------
@@ -57,7 +58,7 @@ def qini_curve(
     share : numpy.ndarray, shape (points,)
         ``φ``, fraction of rows targeted.
     qini : numpy.ndarray, shape (points,)
-        Incremental kept customers per row of the population.
+        Incremental kept customers per treated row.
     """
     kept = np.asarray(kept, dtype=float)
     treated = np.asarray(treated, dtype=bool)
@@ -69,7 +70,7 @@ def qini_curve(
     w_t = np.cumsum(w * treated)
     w_c = np.cumsum(w * ~treated)
     with np.errstate(divide="ignore", invalid="ignore"):
-        q = np.where((w_t > 0) & (w_c > 0), k_t - k_c * w_t / w_c, 0.0) / w.sum()
+        q = np.where((w_t > 0) & (w_c > 0), k_t - k_c * w_t / w_c, 0.0) / max(w_t[-1], 1e-12)
     share = np.linspace(0.0, 1.0, points)
     index = np.clip(np.ceil(share * kept.size).astype(int) - 1, 0, kept.size - 1)
     return share, np.where(share > 0, q[index], 0.0)
@@ -78,7 +79,7 @@ def qini_curve(
 def auuc(kept, treated, score, *, weight=None) -> float:
     """Area between the Qini curve and the random-targeting line (Qini coefficient).
 
-    Incremental kept customers per row, averaged over targeting shares: positive when
+    Incremental kept customers per treated row, averaged over targeting shares: positive when
     ``score`` ranks better than random, 0 for random, negative when worse. Arguments as
     :func:`qini_curve`.
     """
