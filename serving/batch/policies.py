@@ -43,6 +43,8 @@ from training.registry.registry import LoadedModel
 from training.uplift_data import NO_OFFER, TREATMENT, uplift_rows
 
 POLICIES: tuple[str, ...] = ("random", "top_churn", "top_expected_value", "top_uplift")
+CATALOG_PER_COST = "catalog_per_cost"
+"""Diagnostic policy: ``top_uplift``'s selection rule on the catalog's uplift."""
 POLICY_COLUMNS: tuple[str, ...] = (
     "policy",
     "targeted",
@@ -63,6 +65,7 @@ def _picks(
     *,
     budget: float,
     seed: int,
+    diagnostics: bool = False,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per policy: positions of the targeted customers and the catalog column of their offer."""
     column = {o.id: j for j, o in enumerate(catalog.offers)}
@@ -87,13 +90,18 @@ def _picks(
     rows = pd.Index(frame[CUSTOMER_ID]).get_indexer(chosen.targets[CUSTOMER_ID])
     out["top_expected_value"] = (rows, chosen.targets["offer_id"].map(column).to_numpy())
     out["top_uplift"] = _top_uplift(frame, catalog, uplift, budget=budget)
+    if diagnostics:
+        out[CATALOG_PER_COST] = _top_uplift(frame, catalog, None, budget=budget)
     return out
 
 
 def _top_uplift(
-    frame: pd.DataFrame, catalog: OfferCatalog, uplift: LearnedUplift, *, budget: float
+    frame: pd.DataFrame, catalog: OfferCatalog, uplift: LearnedUplift | None, *, budget: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``top_uplift``'s picks: most learned ``tau`` per unit of cost, knapsack on ``tau``."""
+    """``top_uplift``'s picks: most learned ``tau`` per unit of cost, knapsack on ``tau``.
+
+    With ``uplift`` None, the same selection on the catalog's ``tau = p × uplift``.
+    """
     a = _assess(frame, catalog, uplift)
     p = frame[CHURN_PROBABILITY].to_numpy(dtype=float)
     tau = a.share * p[:, None]  # the learned drop (catalog p × uplift where not learned)
@@ -128,6 +136,7 @@ def compare_policies(
     budget: float,
     saved: np.ndarray | None = None,
     seed: int = 0,
+    diagnostics: bool = False,
 ) -> pd.DataFrame:
     """Evaluate the four policies on one held-out campaign (see the module doc).
 
@@ -147,6 +156,10 @@ def compare_policies(
         the model's estimate.
     seed : int, default 0
         Order of the ``random`` policy.
+    diagnostics : bool, default False
+        Add a row :data:`CATALOG_PER_COST`: ``top_uplift``'s selection with the
+        catalog's constant uplift, to tell the learned effects' share of its margin
+        from that of ranking by effect per unit of cost.
 
     Returns
     -------
@@ -160,7 +173,8 @@ def compare_policies(
     cost = np.array([o.cost for o in catalog.offers] + [0.0])
     ltv = frame[PREDICTED_LTV].to_numpy(dtype=float)
     rows = []
-    for name, (who, offer) in _picks(frame, catalog, uplift, budget=budget, seed=seed).items():
+    picks = _picks(frame, catalog, uplift, budget=budget, seed=seed, diagnostics=diagnostics)
+    for name, (who, offer) in picks.items():
         kept = saved[who, offer] if who.size else np.zeros(0)
         spent = math.fsum(cost[offer]) if who.size else 0.0
         rows.append(
@@ -217,6 +231,7 @@ def compare_on_history(
     budget: float,
     ground_truth: pd.DataFrame | None = None,
     seed: int = 0,
+    diagnostics: bool = False,
 ) -> pd.DataFrame:
     """:func:`compare_policies` on each held-out campaign of ``uplift``, summed.
 
@@ -282,6 +297,14 @@ def compare_on_history(
         if ground_truth is not None:
             saved = true_saves(ground_truth, part, catalog.ids, cutoff=cutoff, horizon_days=horizon)
         results.append(
-            compare_policies(customers, catalog, learned, budget=budget, saved=saved, seed=seed)
+            compare_policies(
+                customers,
+                catalog,
+                learned,
+                budget=budget,
+                saved=saved,
+                seed=seed,
+                diagnostics=diagnostics,
+            )
         )
     return total(results)
