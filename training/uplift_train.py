@@ -23,7 +23,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
@@ -34,12 +33,14 @@ from features.schema import CONTRACT_VERSION
 from training.evaluation.uplift_metrics import (
     Overlap,
     evaluate_uplift,
+    offer_comparison,
     offer_rows,
     overlap,
     pairwise_propensity,
     qini_curve,
     summary,
 )
+from training.evaluation.uplift_plots import qini_figure
 from training.models.uplift import UpliftModel
 from training.registry.registry import UPLIFT_MODEL, log_and_register
 from training.registry.tracking import configure, git_commit
@@ -266,25 +267,14 @@ def _log_metrics(
 
 
 def _log_qini(model: UpliftModel, rows: pd.DataFrame) -> None:
-    """Qini curves per offer on the held-out campaign (model vs churn-risk ranking)."""
+    """Qini curves per offer on the held-out campaigns (model vs churn-risk ranking)."""
     treatment = rows[TREATMENT].to_numpy(dtype=object)
     kept = 1 - rows["churned"].to_numpy(dtype=float)
     tau, e, p0 = model.predict(rows), model.propensity(rows), model.predict_untreated(rows)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    curves = {}
     for j, offer in enumerate(model.offers_):
-        s = offer_rows(treatment, offer, no_offer=NO_OFFER)
-        t = treatment[s] == offer
-        if not t.any():
-            continue
-        pi = np.clip(pairwise_propensity(e[s], j), 0.01, 0.99)
-        w = np.where(t, 1 / pi, 1 / (1 - pi))
-        share, q = qini_curve(kept[s], t, tau[s, j], weight=w)
-        line = ax.plot(share, q, label=offer)[0]
-        share, q = qini_curve(kept[s], t, p0[s], weight=w)
-        ax.plot(share, q, ls=":", color=line.get_color())
-    ax.set_xlabel("share of customers targeted")
-    ax.set_ylabel("incremental customers kept per customer")
-    ax.set_title("Qini, held-out campaign (solid: uplift; dotted: churn risk)")
-    ax.legend(fontsize=7)
-    mlflow.log_figure(fig, "plots/uplift_qini.png")
-    plt.close(fig)
+        s, t, w = offer_comparison(treatment, e, j, offer, no_offer=NO_OFFER)
+        if t.any():
+            share, q = qini_curve(kept[s], t, tau[s, j], weight=w)
+            curves[offer] = (share, q, qini_curve(kept[s], t, p0[s], weight=w)[1])
+    mlflow.log_figure(qini_figure(curves), "plots/uplift_qini.png")

@@ -174,6 +174,34 @@ def pairwise_propensity(e: np.ndarray, j: int) -> np.ndarray:
     return e[:, j + 1] / np.maximum(e[:, 0] + e[:, j + 1], 1e-12)
 
 
+def offer_comparison(
+    treatment: np.ndarray, e: np.ndarray, j: int, offer: str, *, no_offer: str = "none"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One offer against no offer: the rows, which are treated, their IPW weights.
+
+    Parameters
+    ----------
+    treatment : numpy.ndarray of object, shape (n,)
+    e : numpy.ndarray, shape (n, 1 + m)
+        Multiclass propensities, column 0 = no offer, ``j + 1`` = this offer.
+    j : int
+    offer : str
+
+    Returns
+    -------
+    rows : numpy.ndarray of bool, shape (n,)
+        The offer's rows and the untreated rows.
+    treated : numpy.ndarray of bool, shape (rows.sum(),)
+    weight : numpy.ndarray of float, shape (rows.sum(),)
+        ``1/π`` treated, ``1/(1 − π)`` untreated, π clipped to
+        ``[PROPENSITY_CLIP, 1 − PROPENSITY_CLIP]``.
+    """
+    rows = offer_rows(treatment, offer, no_offer=no_offer)
+    treated = treatment[rows] == offer
+    pi = np.clip(pairwise_propensity(e[rows], j), PROPENSITY_CLIP, 1 - PROPENSITY_CLIP)
+    return rows, treated, np.where(treated, 1 / pi, 1 / (1 - pi))
+
+
 def evaluate_uplift(model, rows, *, no_offer: str = "none", k: float = 0.1):
     """Per-offer held-out metrics of an uplift model, inverse-propensity weighted.
 
@@ -203,10 +231,7 @@ def evaluate_uplift(model, rows, *, no_offer: str = "none", k: float = 0.1):
     tau, e, p0 = model.predict(rows), model.propensity(rows), model.predict_untreated(rows)
     out = {}
     for j, offer in enumerate(model.offers_):
-        s = offer_rows(treatment, offer, no_offer=no_offer)
-        t = treatment[s] == offer
-        pi = np.clip(pairwise_propensity(e[s], j), PROPENSITY_CLIP, 1 - PROPENSITY_CLIP)
-        w = np.where(t, 1 / pi, 1 / (1 - pi))
+        s, t, w = offer_comparison(treatment, e, j, offer, no_offer=no_offer)
         ate = (
             np.average(kept[s][t], weights=w[t]) - np.average(kept[s][~t], weights=w[~t])
             if t.any() and (~t).any()

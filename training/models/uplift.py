@@ -168,12 +168,6 @@ class UpliftModel(FeatureModel):
             :func:`campaign_offsets`) before the treated rows are compared with it:
             churn varies by season, and so does which offer a campaign pushed, so
             without it an offer's effect absorbs its campaigns' season.
-        groups : array_like, shape (n,), optional
-            Campaign of each row (its cutoff). Given, ``p0`` is recentred per campaign
-            on its untreated rows (a logit offset per campaign, see
-            :func:`campaign_offsets`) before the treated rows are compared with it:
-            churn varies by season, and so does which offer a campaign pushed, so
-            without it an offer's effect absorbs its campaigns' season.
 
         Raises
         ------

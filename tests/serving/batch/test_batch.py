@@ -421,3 +421,40 @@ class TestCommands:
         result = cli("campaign", "--scores", str(tmp_path / "nope.parquet"), "--budget", "10")
         assert result.exit_code == 2, result.output
         assert "Invalid scores file" in plain(result.output)
+
+
+class TestUpliftSource:
+    def test_without_an_uplift_model_every_row_says_catalog(self, batch_env, scored):
+        result, scores = scored
+        assert batch_env.models.uplift is None
+        assert set(scores["uplift_source"]) == {"catalog"}
+        assert result.meta["uplift_source"] == "catalog"
+
+    @pytest.mark.slow
+    def test_with_an_uplift_champion_rows_say_model_and_version(self, batch_env, tmp_path):
+        from mlflow import MlflowClient
+
+        from features.build import build_features
+        from serving.policy.scoring import ScoringModels, score
+        from tests.conftest import mlflow_state_restored
+        from tests.serving.conftest import OFFERS_FILE
+        from training.labels import active_in_features
+        from training.registry.registry import CHAMPION, UPLIFT_MODEL
+        from training.uplift_train import UpliftConfig, train_uplift
+
+        shutil.copy(batch_env.root / "mlflow.db", tmp_path / "mlflow.db")  # a private registry
+        uri = f"sqlite:///{tmp_path}/mlflow.db"
+        config = UpliftConfig(max_cutoffs=4, holdout=1, min_treated_rows=1, min_overlap_share=0)
+        with mlflow_state_restored():
+            result = train_uplift(batch_env.tables, config=config, tracking_uri=uri)
+            MlflowClient().set_registered_model_alias(UPLIFT_MODEL, CHAMPION, result.version)
+            models = ScoringModels.load(tracking_uri=uri, offers_file=OFFERS_FILE)
+        source = f"model:{result.version}"
+        assert models.uplift_source == source
+        features = build_features(batch_env.tables, as_of=batch_env.as_of)
+        features = features[active_in_features(features)].head(300)
+        out = score(features, models, reasons=0)
+        learned = out["offer_id"].isin(models.uplift.model.offers_)
+        assert (out.loc[learned, "uplift_source"] == source).all()
+        assert (out.loc[out["offer_id"].isna(), "uplift_source"] == source).all()
+        assert set(out["uplift_source"]) <= {source, "catalog"}
