@@ -16,6 +16,7 @@ from features.events import (
     EventView,
     as_utc,
     days_before,
+    known_before,
     parse_as_of,
     ratio,
     visible_events,
@@ -134,6 +135,29 @@ class TestDaysBefore:
         micro = utc.dt.as_unit("us")
         for stamps in (eastern, micro):
             np.testing.assert_array_equal(days_before(stamps, AS_OF), [3.25])
+
+
+class TestKnownBefore:
+    def test_strictly_before_as_of_however_close(self):
+        stamps = pd.Series(
+            [
+                days(3),
+                AS_OF - pd.Timedelta("1us"),
+                AS_OF - pd.Timedelta("1ns"),
+                AS_OF,
+                AS_OF + pd.Timedelta("1ns"),
+                pd.NaT,
+            ],
+            dtype="datetime64[ns, UTC]",
+        )
+        known = known_before(stamps, AS_OF)
+        assert known.dtype == np.bool_
+        assert known.tolist() == [True, True, True, False, False, False]
+
+    def test_is_the_rule_visible_events_applies(self, events):
+        view = visible_events(events, "ordered_at", index=INDEX, as_of=AS_OF)
+        in_index = events["customer_id"].isin(INDEX).to_numpy()
+        assert int((known_before(events["ordered_at"], AS_OF) & in_index).sum()) == len(view.rows)
 
 
 class TestVisibleEvents:
