@@ -17,10 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from features.schema import CUSTOMER_ID
 from features.snapshot import make_snapshot
 from tests.serving.api.test_service import KEY, free_port
 from tests.serving.conftest import REPO
 from tests.serving.test_serve_command import _wait_ready
+from training.labels import active_customers
 
 BENTOML = Path(sys.executable).with_name("bentoml")
 
@@ -54,6 +56,8 @@ def test_the_built_bento_holds_the_service_and_serves_scores(batch_env, tmp_path
 
     shutil.copy(batch_env.root / "mlflow.db", tmp_path / "mlflow.db")
     make_snapshot(batch_env.tables, as_of=batch_env.as_of, folder=tmp_path / "data" / "features")
+    active = active_customers(batch_env.tables, batch_env.as_of)[CUSTOMER_ID]
+    ids = [int(i) for i in active.head(3)]
     port = free_port()
     env |= {
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
@@ -75,11 +79,11 @@ def test_the_built_bento_holds_the_service_and_serves_scores(batch_env, tmp_path
     try:
         _wait_ready(proc, url, log)
         answer = httpx.post(
-            f"{url}/score", json={"customer_ids": [17, 42]}, headers={"X-API-Key": KEY}, timeout=60
+            f"{url}/score", json={"customer_ids": ids}, headers={"X-API-Key": KEY}, timeout=60
         )
         assert answer.status_code == 200, answer.text
         body = answer.json()
-        assert body["scored"] == 2 and body["failed"] == 0
+        assert body["scored"] == len(ids) and body["failed"] == 0, body
         assert all(0 <= r["churn_probability"] <= 1 for r in body["results"])
     finally:
         proc.terminate()
