@@ -32,7 +32,8 @@ from serving.api.online import (
 )
 from serving.policy.catalog import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, STATUS
 from serving.policy.decide import decide
-from serving.policy.scoring import SCORE_COLUMNS, score
+from serving.policy.scores import SCORE_COLUMNS
+from serving.policy.scoring import score
 from tests.serving.conftest import OFFERS_FILE
 from tests.small_models import AS_OF, SmallModels, register_small_models
 from training.registry.registry import CHAMPION, LTV_MODEL
