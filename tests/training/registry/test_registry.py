@@ -23,6 +23,7 @@ from training.registry.registry import (
     CHURN_MODEL,
     DIGEST_TAG,
     LTV_MODEL,
+    VERSION_COLUMNS,
     ScoringModel,
     alias_version,
     artifact_digest,
@@ -35,17 +36,6 @@ from training.registry.registry import (
 from training.registry.tracking import configure
 
 pytestmark = pytest.mark.usefixtures("isolated_mlflow")
-
-COLUMNS = [
-    "model",
-    "version",
-    "aliases",
-    "created",
-    "validation_cutoff",
-    "metric",
-    "value",
-    "run_id",
-]
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +157,7 @@ class TestAliasVersion:
 class TestListVersions:
     def test_every_version_with_aliases_and_tags(self, registry, client):
         listed = list_versions(tracking_uri=registry.tracking_uri)
-        assert list(listed.columns) == COLUMNS
+        assert list(listed.columns) == list(VERSION_COLUMNS)
         assert listed[["model", "version", "aliases"]].to_dict("records") == [
             {"model": CHURN_MODEL, "version": 1, "aliases": "challenger,champion"},
             {"model": LTV_MODEL, "version": 1, "aliases": ""},
@@ -182,7 +172,7 @@ class TestListVersions:
 
     def test_empty_store_gives_the_columns_and_no_rows(self, tmp_path):
         listed = list_versions(tracking_uri=f"sqlite:///{tmp_path / 'empty.db'}")
-        assert list(listed.columns) == COLUMNS and listed.empty
+        assert list(listed.columns) == list(VERSION_COLUMNS) and listed.empty
 
 
 def write_files(folder, files: dict[str, bytes]):
