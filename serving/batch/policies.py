@@ -35,9 +35,8 @@ from features.load import Tables
 from features.schema import CUSTOMER_ID
 from features.synthetic.offer_truth import true_saves
 from serving.batch.campaign import fill_budget, select_campaign
-from serving.policy.catalog import CHURN_PROBABILITY, PREDICTED_LTV, OfferCatalog
+from serving.policy.catalog import CHURN_PROBABILITY, OPTIONAL_COLUMNS, PREDICTED_LTV, OfferCatalog
 from serving.policy.decide import LearnedUplift, _assess, decide
-from serving.policy.scoring import OFFER_INPUTS
 from training.labels import status_in_features
 from training.registry.registry import LoadedModel
 from training.uplift_data import NO_OFFER, TREATMENT, uplift_rows
@@ -287,7 +286,7 @@ def compare_on_history(
                 "status": status_in_features(part),
             }
         )
-        for column in OFFER_INPUTS:
+        for column in OPTIONAL_COLUMNS:
             if column in part.columns:
                 customers[column] = part[column]
         learned = LearnedUplift(
