@@ -19,22 +19,23 @@ def days_to_anniversary(dates: pd.Series, as_of: pd.Timestamp) -> np.ndarray:
 
     Returns float64 of shape (n,), 0–365; NaN where the date is missing.
     """
-    day0 = as_of.tz_convert("UTC").tz_localize(None).normalize()
+    today = np.datetime64(as_of.tz_convert("UTC").tz_localize(None).normalize(), "D")
     stamps = pd.to_datetime(dates, utc=True).dt.tz_localize(None)
-    month, day = stamps.dt.month.to_numpy(), stamps.dt.day.to_numpy()
     missing = stamps.isna().to_numpy()
-    month = np.where(missing, 1, month).astype("int64")
-    day = np.where(missing, 1, day).astype("int64")
+    day = stamps.fillna(pd.Timestamp(0)).to_numpy().astype("datetime64[D]")
+    month_start = day.astype("datetime64[M]")
+    month = (month_start - day.astype("datetime64[Y]").astype("datetime64[M]")).astype("int64")
+    day_of_month = (day - month_start.astype("datetime64[D]")).astype("int64")  # 0-based
 
     def on(year: int) -> np.ndarray:
         leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-        d = np.where((month == 2) & (day == 29) & (not leap), 28, day)
-        return pd.to_datetime({"year": np.full(month.size, year), "month": month, "day": d})
+        dom = np.where((month == 1) & (day_of_month == 28) & (not leap), 27, day_of_month)
+        start = np.datetime64(f"{year:04d}-01", "M") + month
+        return start.astype("datetime64[D]") + dom
 
-    this_year = on(day0.year)
-    next_year = on(day0.year + 1)
-    nxt = np.where(this_year >= day0, this_year, next_year)
-    days = (pd.DatetimeIndex(nxt) - day0).days.to_numpy().astype("float64")
+    year = int(str(today.astype("datetime64[Y]")))
+    this_year, next_year = on(year), on(year + 1)
+    days = np.where(this_year >= today, this_year - today, next_year - today).astype("float64")
     days[missing] = np.nan
     return days
 

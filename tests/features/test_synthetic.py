@@ -55,12 +55,14 @@ COLUMNS = {
     ],
     "surveys": ["customer_id", "answered_at", "nps", "csat", "ces"],
     "offers": ["customer_id", "offered_at", "offer_id", "accepted", "cost"],
+    "events": ["customer_id", "occurred_at", "event_type", "value", "channel"],
 }
 TIME_COLUMNS = {
     "transactions": "ordered_at",
     "support_tickets": "opened_at",
     "surveys": "answered_at",
     "offers": "offered_at",
+    "events": "occurred_at",
 }
 
 
@@ -291,6 +293,24 @@ class TestSignal:
         last = (before < 90 * DAY).sum()
         previous = ((before >= 90 * DAY) & (before < 180 * DAY)).sum()
         assert last < 0.95 * previous
+
+    def test_logins_fade_weeks_before_a_cancellation(self, frames, people):
+        """Subscribers log in less in the month before cancelling than two months before."""
+        gone = people[people.cancelled_at.notna()]
+        gone = gone[(gone.cancelled_at - gone.signup_at > 120 * DAY)]
+        logins = (
+            frames["events"]
+            .query("event_type == 'login'")
+            .join(gone.set_index("customer_id").cancelled_at, on="customer_id", how="inner")
+        )
+        before = logins.cancelled_at - logins.occurred_at
+        last = (before < 30 * DAY).sum()
+        earlier = ((before >= 60 * DAY) & (before < 90 * DAY)).sum()
+        assert last < 0.6 * earlier
+        assert set(frames["events"].event_type) <= set(schema.EVENT_FAMILIES)
+        reviews = frames["events"].query("event_type == 'review'")
+        assert reviews.value.between(1, 5).all() and len(reviews)
+        assert frames["events"].query("event_type != 'review'").value.isna().all()
 
     def test_higher_latent_hazard_churns_sooner(self, people):
         cutoff = pd.Timestamp("2024-01-01", tz="UTC")
