@@ -2,8 +2,8 @@
 
 (a) No leakage: appending any events at or after ``as_of`` — new orders, tickets, survey
     answers, offers, engagement events, new sign-ups, and later resolutions or
-    cancellations — changes no feature. (b) Partition invariance: features of the whole base equal the
-    concatenation of the features of any partition of its customers.
+    cancellations — changes no feature. (b) Partition invariance: features of the whole
+    base equal the concatenation of the features of any partition of its customers.
 """
 
 from __future__ import annotations
