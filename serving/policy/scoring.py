@@ -21,7 +21,7 @@ from training.models.churn import Attribution
 from training.registry.registry import CHAMPION, CHURN_MODEL, LTV_MODEL, LoadedModel, load_model
 
 CANCELLED_REASON = "cancelled before the cutoff: churned"
-OFFER_INPUTS = ("loyalty_tier", "contract_type", "open_tickets")
+OFFER_INPUTS = ("loyalty_tier", "contract_type", "open_tickets", "days_to_birthday")
 """Feature columns the offer policy reads besides the predictions and the status."""
 
 SCORE_COLUMNS = (
