@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 from features.events import EventView, ratio
 from features.schema import EVENT_FAMILIES
@@ -135,3 +136,14 @@ def engagement_features(events: EventView, *, windows: Sequence[int]) -> dict[st
     out["engagement_index_prev"] = series[:, 1]
     out["days_since_engagement_halved"] = days_since_halving(series)
     return out
+
+
+def engagement_feature_names(windows: Sequence[int]) -> list[str]:
+    """The columns :func:`engagement_features` makes with ``windows``, in order."""
+    none = EventView(
+        pos=np.empty(0, np.int64),
+        age=np.empty(0),
+        rows=pd.DataFrame({"event_type": pd.Categorical([], categories=EVENT_FAMILIES)}),
+        n=0,
+    )
+    return list(engagement_features(none, windows=windows))
