@@ -138,6 +138,7 @@ def validate_tables(
         problems += found
         if name == "events" and not found:
             notes += _map_event_types(out[name], families, file)
+            out[name]["channel"] = out[name]["channel"].astype("category")  # few, many rows
     if not problems:
         problems += _check_customers(out["customers"], files["customers"])
     if problems:

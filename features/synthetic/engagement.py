@@ -37,20 +37,34 @@ def new_buffer() -> Events:
     return Events(event_type=np.int64, value=np.float64, channel=np.int64)
 
 
-def draw_levels(rng: np.random.Generator, traits: Traits) -> np.ndarray:
-    """Per-customer monthly rate of each family at ``z = 0``, shape (n, n_families)."""
+def draw_levels(rng: np.random.Generator, traits: Traits, *, scale: float = 1.0) -> np.ndarray:
+    """Per-customer monthly rate of each family at ``z = 0``, shape (n, n_families).
+
+    ``scale`` multiplies every rate (the e-mails sent too, see :func:`engagement_events`).
+    """
     n = traits.ids.size
-    rates = np.asarray(M.event_rates) * np.exp(
-        M.event_sd * rng.standard_normal((n, 1)) - M.event_sd**2 / 2
+    rates = (
+        scale
+        * np.asarray(M.event_rates)
+        * np.exp(M.event_sd * rng.standard_normal((n, 1)) - M.event_sd**2 / 2)
     )
     rates[:, _LOGIN] *= np.where(traits.is_sub, M.event_subscriber_login, 1.0)
     return rates
 
 
 def engagement_events(
-    rng: np.random.Generator, traits: Traits, levels: np.ndarray, month: Month, out: Events
+    rng: np.random.Generator,
+    traits: Traits,
+    levels: np.ndarray,
+    month: Month,
+    out: Events,
+    *,
+    email_rate: float = 1.0,
 ) -> None:
-    """Append the month's engagement events of the customers present in it."""
+    """Append the month's engagement events of the customers present in it.
+
+    ``email_rate`` multiplies the e-mails sent (the ``event_rate`` of :func:`generate`).
+    """
     idx, n = month.idx, month.idx.size
     scale = (
         np.exp(M.event_engagement * month.z + M.event_noise_sd * rng.standard_normal(n))
@@ -59,7 +73,7 @@ def engagement_events(
         / MONTH_DAYS
     )
     counts = rng.poisson(levels[idx] * scale[:, None])
-    emails = rng.poisson(M.emails_per_month * month.days / MONTH_DAYS)
+    emails = rng.poisson(email_rate * M.emails_per_month * month.days / MONTH_DAYS)
     open_p = expit(logit(M.email_open_p) + M.event_engagement * month.z)
     counts[:, _OPEN] = rng.binomial(emails, open_p)
     who = np.repeat(np.repeat(np.arange(n), counts.shape[1]), counts.ravel())

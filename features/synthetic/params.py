@@ -18,6 +18,12 @@ Use it to size a data set: ``customers = round(target_rows / TRANSACTIONS_PER_CU
 fewer rows per customer.
 """
 
+EVENTS_PER_TRANSACTION = 2.8
+"""Engagement event rows per transaction row at ``event_rate=1`` (about; default window).
+
+Scale it with ``generate(..., event_rate=r)``: about ``2.8 r`` events per transaction.
+"""
+
 BLOCK_CUSTOMERS = 5_000
 """Customers per simulation block: the unit that owns one independent random stream."""
 

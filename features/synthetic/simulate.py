@@ -30,6 +30,8 @@ def simulate_block(
     campaigns: Campaigns,
     shift: float,
     seed_seq: np.random.SeedSequence,
+    *,
+    event_rate: float = 1.0,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Simulate customers ``ids`` (consecutive) over the window; return table columns.
 
@@ -43,7 +45,7 @@ def simulate_block(
     # engagement events draw from their own stream: the other tables stay as they were
     engage_rng = np.random.default_rng(seed_seq.spawn(1)[0])
     traits = draw_traits(rng, ids, n_total, grid, shift)
-    levels = draw_levels(engage_rng, traits)
+    levels = draw_levels(engage_rng, traits, scale=event_rate)
     state = State.initial(traits)
     events = {
         "transactions": Events(
@@ -72,7 +74,9 @@ def simulate_block(
         fees(traits, state, month, events["transactions"])
         harm = tickets(rng, traits, month, grid, events["support_tickets"])
         surveys(rng, month, events["surveys"])
-        engagement_events(engage_rng, traits, levels, month, events["events"])
+        engagement_events(
+            engage_rng, traits, levels, month, events["events"], email_rate=event_rate
+        )
         state.offer_left[month.idx] = np.maximum(state.offer_left[month.idx] - 1, 0)
         if campaigns.active[k]:
             offers(rng, traits, state, month, campaigns, events["offers"])
