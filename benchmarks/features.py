@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import cpu_count, format_table, measure_repeated
-from benchmarks.engagement_sql import engagement_sql, occasion_sql, upsell_sql
+from benchmarks.families_sql import engagement_sql, occasion_sql, purchase_day_sql, upsell_sql
 
 DATA_ROOT = Path("data/bench")
 SEED = 1
@@ -194,8 +194,8 @@ def feature_sql(
     """One DuckDB query computing the same features as :func:`features.build.build_features`.
 
     Reads the registered frames ``customers``, ``transactions``, ``support_tickets``,
-    ``surveys``, ``offers`` and (with ``events``) ``events``; the upsell, occasion and
-    engagement families come from :mod:`benchmarks.engagement_sql`. Same rule: an event
+    ``surveys``, ``offers`` and (with ``events``) ``events``; the purchase-day, upsell,
+    occasion and engagement families come from :mod:`benchmarks.families_sql`. Same rule: an event
     is visible when its timestamp is strictly before ``as_of``; a window of ``w`` days
     keeps events with age ≤ ``w`` days; ages are days before ``as_of`` (float). One row
     per customer signed up before ``as_of``, sorted by ``customer_id``.
@@ -216,7 +216,7 @@ def feature_sql(
     tickets_cols = ", ".join(
         f"coalesce(t.tickets_{w}d, 0)::DOUBLE AS tickets_{w}d" for w in windows
     )
-    parts = [upsell_sql(cut, age, windows), occasion_sql(cut)]
+    parts = [purchase_day_sql(cut), upsell_sql(cut, age, windows), occasion_sql(cut)]
     if events:
         parts.append(engagement_sql(cut, age, windows))
     extra_ctes = "".join(p[0] for p in parts)

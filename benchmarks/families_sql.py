@@ -1,4 +1,6 @@
-"""DuckDB SQL of the upsell, occasion and engagement families, for ``benchmarks.features``.
+"""DuckDB SQL of the purchase-day, upsell, occasion and engagement families.
+
+For ``benchmarks.features``, beside its base query of the older families.
 
 Each builder returns ``(ctes, select, joins)``: common table expressions (each ending in
 a comma), the select-list entries and the ``LEFT JOIN`` lines that
@@ -22,6 +24,33 @@ from features.schema import EVENT_FAMILIES
 from features.upsell import TRADE_UP_DAYS, TRADE_UP_FACTOR
 
 Parts = tuple[str, str, str]
+
+
+def purchase_day_sql(cut: str) -> Parts:
+    """``rfm_*``: orders collapsed into UTC purchase days (see ``features.purchase_days``)."""
+    ctes = f"""
+pdays AS (
+    SELECT customer_id, CAST(floor(epoch_us(ordered_at) / 86400e6) AS DOUBLE) AS day,
+        sum(amount) AS value
+    FROM transactions WHERE ordered_at < {cut} AND NOT coalesce(is_refund, false)
+    GROUP BY customer_id, 2
+),
+pday_stats AS (
+    SELECT customer_id, count(*) AS days, min(day) AS first_day, max(day) AS last_day,
+        sum(value) AS total, arg_min(value, day) AS first_value
+    FROM pdays GROUP BY customer_id
+),"""
+    as_of_day = f"(epoch_us({cut}) / 86400e6)"
+    select = ",\n    ".join(
+        [
+            "coalesce(pd.days - 1, 0)::DOUBLE AS rfm_frequency",
+            "coalesce(pd.last_day - pd.first_day, 0)::DOUBLE AS rfm_recency_days",
+            f"coalesce({as_of_day} - pd.first_day, 0)::DOUBLE AS rfm_T_days",
+            "CASE WHEN pd.days > 1 THEN (pd.total - pd.first_value) / (pd.days - 1) "
+            "ELSE 0.0 END AS rfm_monetary",
+        ]
+    )
+    return ctes, select, "LEFT JOIN pday_stats pd USING (customer_id)"
 
 
 def upsell_sql(cut: str, age: str, windows: Sequence[int]) -> Parts:
