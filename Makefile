@@ -8,7 +8,7 @@ AS_OF := 2025-06-30
 SCORE_AS_OF := 2025-12-31
 BUDGET := 5000
 
-.PHONY: venv demo test lint bench bench-features bench-train bench-serve bench-score bench-load bench-quality report-check clean
+.PHONY: venv demo test lint bench bench-features bench-train bench-serve bench-score bench-load bench-quality bench-engagement report-check clean
 
 venv: $(VENV)/.installed
 
@@ -39,7 +39,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: bench-features bench-train bench-serve bench-score bench-load bench-quality
+bench: bench-features bench-train bench-serve bench-score bench-load bench-quality bench-engagement
 
 bench-features: venv
 	$(BIN)/python -m benchmarks.features
@@ -58,6 +58,9 @@ bench-load: venv
 
 bench-quality: venv
 	$(BIN)/python -m benchmarks.quality
+
+bench-engagement: venv
+	$(BIN)/python -m benchmarks.engagement
 
 report-check: venv
 	$(BIN)/python -m benchmarks.report_check

@@ -8,10 +8,10 @@ without the engagement family (:func:`features.engagement.engagement_feature_nam
 
 Lead time: for each subscription customer who cancels after the validation cutoff, the
 churn probability is scored every 7 days over the 180 days before the cancellation; the
-lead time is how many days before ``cancelled_at`` it first reaches the catalog's
-high-risk band (``[risk] thresholds[1]``, 0.6 by default) and stays in the elevated
-(medium or high) band from then on is not required: first crossing only. Customers
-whose score never crosses count as 0 days. The medium band is reported too.
+lead time is how many days before ``cancelled_at`` it first reaches a risk band of the
+catalog (``[risk] thresholds``: medium 0.3, high 0.6 by default; first crossing, it need
+not stay). Reported per band: the share of those customers whose score crosses at all,
+and the median lead time in days among them.
 
 Prints a table and writes ``benchmarks/engagement_ablation.png`` (``--figure``).
 ``python -m benchmarks.engagement --customers 8000``.
@@ -93,7 +93,7 @@ def lead_times(
         record = {"customer_id": customer, "variant": variant}
         for t in thresholds:
             hit = group.loc[group["p"] >= t, "days_before"]
-            record[f"lead_{t:g}"] = float(hit.max()) if len(hit) else 0.0
+            record[f"lead_{t:g}"] = float(hit.max()) if len(hit) else np.nan
         out.append(record)
     return pd.DataFrame(out)
 
@@ -137,8 +137,8 @@ def run(customers: int, seed: int, data: Path | None, figure: Path | None) -> di
         mine = leads[leads["variant"] == name]
         for t in bands:
             column = mine[f"lead_{t:g}"]
-            result[f"lead_median_{t:g}_{name}"] = float(column.median())
-            result[f"lead_share_{t:g}_{name}"] = float((column > 0).mean())
+            result[f"lead_share_{t:g}_{name}"] = float(column.notna().mean())
+            result[f"lead_median_days_{t:g}_{name}"] = float(column.median())
     result.update(
         validation=f"{plan.validation:%Y-%m-%d}",
         train_cutoffs=len(plan.train),
@@ -167,14 +167,15 @@ def _plot(result: dict, leads: pd.DataFrame, bands: Sequence[float], path: Path)
     left.set_ylim(0.5, 1.0)
     left.set_ylabel("ROC-AUC (validation cutoff)")
     left.legend(loc="lower right", fontsize=8)
-    high = max(bands)
-    days = np.arange(0, LOOKBACK_DAYS + 1, STEP_DAYS)
-    for name in ("without", "with"):
-        lead = leads.loc[leads["variant"] == name, f"lead_{high:g}"].to_numpy()
-        right.step(days, [(lead >= d).mean() for d in days], where="post", label=name)
+    days = np.arange(STEP_DAYS, LOOKBACK_DAYS + 1, STEP_DAYS)
+    for band, style in zip(sorted(bands), (":", "-"), strict=False):
+        for name, color in (("without", "C0"), ("with", "C1")):
+            lead = leads.loc[leads["variant"] == name, f"lead_{band:g}"].to_numpy()
+            share = [(lead >= d).mean() for d in days]  # NaN (never crossed) counts as no
+            right.plot(days, share, style, color=color, label=f"{name}, p ≥ {band:g}")
     right.set_xlabel("days before cancellation")
-    right.set_ylabel(f"share already at p ≥ {high:g}")
-    right.set_title("subscribers who cancel: first high-risk warning", fontsize=9)
+    right.set_ylabel("share already warned")
+    right.set_title("subscribers who cancel: first warning by risk band", fontsize=9)
     right.invert_xaxis()
     right.legend(fontsize=8)
     fig.tight_layout()
