@@ -135,6 +135,19 @@ class TestDeterminism:
         assert truth[0].equals(truth[1])
 
 
+    def test_event_rate_changes_only_the_events(self, tmp_path):
+        generate(tmp_path / "one", customers=800, seed=3)
+        generate(tmp_path / "two", customers=800, seed=3, event_rate=2.0)
+        one, two = file_bytes(tmp_path / "one"), file_bytes(tmp_path / "two")
+        assert {k: v for k, v in one.items() if k != "events.csv"} == {
+            k: v for k, v in two.items() if k != "events.csv"
+        }
+        rows = [len(pd.read_csv(tmp_path / d / "events.csv")) for d in ("one", "two")]
+        assert 1.7 < rows[1] / rows[0] < 2.3
+        with pytest.raises(ValueError, match="event_rate"):
+            generate(tmp_path / "bad", customers=10, event_rate=0)
+
+
 class TestChurnRate:
     def test_mean_monthly_churn_is_in_the_band(self, parquet_run):
         summary, _ = parquet_run
