@@ -13,7 +13,8 @@ from typing import Literal
 
 from features.errors import ConfigError
 
-CONTRACT_VERSION = "1.0"
+CONTRACT_VERSION = "1.1"
+"""1.1: the optional ``events`` table (engagement events)."""
 
 Kind = Literal["id", "timestamp", "date", "float", "int", "bool", "str"]
 
