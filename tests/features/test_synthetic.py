@@ -134,7 +134,6 @@ class TestDeterminism:
         truth = [pq.read_table(tmp_path / d / "ground_truth.parquet") for d in ("small", "big")]
         assert truth[0].equals(truth[1])
 
-
     def test_event_rate_changes_only_the_events(self, tmp_path):
         generate(tmp_path / "one", customers=800, seed=3)
         generate(tmp_path / "two", customers=800, seed=3, event_rate=2.0)

@@ -421,3 +421,16 @@ class TestCommands:
         result = cli("campaign", "--scores", str(tmp_path / "nope.parquet"), "--budget", "10")
         assert result.exit_code == 2, result.output
         assert "Invalid scores file" in plain(result.output)
+
+
+class TestFeatureNames:
+    def test_engagement_features_only_with_an_events_table(self):
+        from features.build import DEFAULT_WINDOWS
+        from features.engagement import engagement_feature_names
+        from serving.batch.runs import feature_names
+
+        plain_names = feature_names(ScoreOptions())
+        with_events = feature_names(ScoreOptions(), events=True)
+        engagement = engagement_feature_names(DEFAULT_WINDOWS)
+        assert not set(engagement) & set(plain_names)
+        assert with_events == [*plain_names, *engagement]
