@@ -195,7 +195,7 @@ def matrix(models_path: Path, **kwargs):
     """Untimed set-up: the churn booster and its model matrix of the active rows."""
     models, frame = active_rows(models_path, **kwargs)
     model = models.churn.model
-    return model.booster_, model.spec_.matrix(frame)
+    return model.booster_, model.matrix(frame)
 
 
 def bare_predict(state) -> dict:
@@ -209,8 +209,8 @@ def both_matrices(models_path: Path, **kwargs):
     """Untimed set-up: every booster of both models with its model matrix."""
     models, frame = active_rows(models_path, **kwargs)
     churn, ltv = models.churn.model, models.ltv.model
-    X_ltv = ltv.spec_.matrix(frame)
-    return [(churn.booster_, churn.spec_.matrix(frame))] + [
+    X_ltv = ltv.matrix(frame)
+    return [(churn.booster_, churn.matrix(frame))] + [
         (booster, X_ltv) for booster in ltv.boosters_.values()
     ]
 

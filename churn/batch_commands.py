@@ -97,7 +97,7 @@ def score(
     mkdir: MkdirOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Score the base ([scoring] population): risk, predicted LTV, reasons and the offer."""
+    """Score the base (\\[scoring] population): risk, predicted LTV, reasons and the offer."""
     from features.files import table_files
     from serving.batch.local import score_base
     from serving.batch.runs import ScoreOptions

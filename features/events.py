@@ -73,11 +73,13 @@ def parse_as_of(text: str, *, name: str = "--as-of") -> pd.Timestamp:
 
 def days_before(stamps: pd.Series, as_of: pd.Timestamp) -> np.ndarray:
     """Days from each timestamp to ``as_of`` (positive in the past), float64, NaN for NaT."""
-    ns = stamps.to_numpy(dtype="datetime64[ns]").view("int64").astype("float64")
-    ns[stamps.isna().to_numpy()] = np.nan
-    np.subtract(as_of.value, ns, out=ns)  # in place: tens of millions of events
-    ns /= NS_PER_DAY
-    return ns
+    # Subtract in int64 nanoseconds, then convert: epoch nanoseconds as float64 round to
+    # 256 ns, which would put an event a few ns before ``as_of`` at age 0 (not visible).
+    ns = stamps.to_numpy(dtype="datetime64[ns]").astype("int64")
+    with np.errstate(over="ignore"):
+        age = (np.int64(as_of.value) - ns).astype("float64") / NS_PER_DAY
+    age[stamps.isna().to_numpy()] = np.nan
+    return age
 
 
 def known_before(stamps: pd.Series, as_of: pd.Timestamp) -> np.ndarray:
@@ -166,7 +168,7 @@ class EventView:
         return out
 
     def subset(self, mask: np.ndarray) -> EventView:
-        """The events where ``mask`` holds, order kept; ``rows`` keeps no columns."""
+        """The events where ``mask`` holds, order kept; ``rows`` keeps no rows (columns only)."""
         return EventView(pos=self.pos[mask], age=self.age[mask], rows=self.rows.iloc[:0], n=self.n)
 
     def column(self, name: str) -> np.ndarray:

@@ -14,7 +14,8 @@ import pandas as pd
 
 from features.schema import CUSTOMER_ID
 from serving.api.schemas import FeatureRow
-from serving.policy.scoring import OFFER_INPUTS, ScoringModels
+from serving.policy.catalog import OPTIONAL_COLUMNS
+from serving.policy.scoring import ScoringModels
 
 Kinds = Mapping[str, tuple[str, ...] | None]
 SHOWN = 3
@@ -71,7 +72,7 @@ def feature_frame(rows: Sequence[FeatureRow], kinds: Kinds) -> pd.DataFrame:
 
     Assumes :func:`row_problems` found nothing; absent offer inputs are None (unknown).
     """
-    keep = [*kinds, *(c for c in OFFER_INPUTS if c not in kinds)]
+    keep = [*kinds, *(c for c in OPTIONAL_COLUMNS if c not in kinds)]
     return pd.DataFrame.from_records(
         [{CUSTOMER_ID: row.customer_id, **{c: row.features.get(c) for c in keep}} for row in rows],
         columns=[CUSTOMER_ID, *keep],

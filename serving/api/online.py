@@ -29,7 +29,9 @@ from mlflow import MlflowClient
 from features.errors import ModelRegistryError
 from features.schema import CUSTOMER_ID
 from features.snapshot import SnapshotMeta, latest_snapshot, read_snapshot
-from serving.policy.scoring import OFFER_INPUTS, SCORE_COLUMNS, ScoringModels, score
+from serving.policy.catalog import OPTIONAL_COLUMNS
+from serving.policy.scores import SCORE_COLUMNS
+from serving.policy.scoring import ScoringModels, score
 from training.registry.registry import CHAMPION, CHURN_MODEL, LTV_MODEL, alias_version
 from training.registry.tracking import resolve_uri
 
@@ -179,7 +181,7 @@ class OnlineState:
     def score_record(self, row: int, *, reasons: int = 3) -> dict[str, Any]:
         """The precomputed score of snapshot row ``row`` as plain Python values.
 
-        Keys are :data:`~serving.policy.scoring.SCORE_COLUMNS`; ``reasons`` is cut to the first
+        Keys are :data:`~serving.policy.scores.SCORE_COLUMNS`; ``reasons`` is cut to the first
         ``reasons`` phrases; missing offer fields are None.
         """
         record = {c: values[row] for c, values in self._columns.items()}
@@ -210,7 +212,7 @@ class OnlineState:
             "predicted_ltv": record["predicted_ltv"],
             "status": record["status"],
         }
-        for column in OFFER_INPUTS:
+        for column in OPTIONAL_COLUMNS:
             out[column] = (
                 _plain(self.features[column].iat[row]) if column in self.features.columns else None
             )

@@ -27,7 +27,7 @@ from serving.policy.catalog import CHURN_PROBABILITY, PREDICTED_LTV
 from serving.policy.decide import require_columns
 
 __all__ = [
-    "SCORE_COLUMNS",
+    "CANDIDATE_COLUMNS",
     "TARGET_COLUMNS",
     "Campaign",
     "Strategy",
@@ -35,7 +35,7 @@ __all__ = [
     "write_targets_csv",
 ]
 
-SCORE_COLUMNS: tuple[str, ...] = (
+CANDIDATE_COLUMNS: tuple[str, ...] = (
     CUSTOMER_ID,
     "offer_id",
     "offer_cost",
@@ -133,7 +133,7 @@ def select_campaign(scores: pd.DataFrame, *, budget: float) -> Campaign:
     Parameters
     ----------
     scores : pandas.DataFrame
-        One row per customer, columns :data:`SCORE_COLUMNS`: ``customer_id``,
+        One row per customer, columns :data:`CANDIDATE_COLUMNS`: ``customer_id``,
         ``offer_id`` (None/NA for no offer), ``offer_cost`` and ``expected_value``
         (currency units), ``churn_probability`` (0–1), ``predicted_ltv`` (currency
         units) and ``uplift`` (0–1) of the offer. The uplift is taken from this column,
@@ -167,7 +167,7 @@ def select_campaign(scores: pd.DataFrame, *, budget: float) -> Campaign:
     if not _is_number(budget) or math.isnan(budget) or budget < 0:
         raise ConfigError("budget", budget, "a number ≥ 0 (currency units; inf for no limit)")
     budget = float(budget)
-    require_columns(scores, SCORE_COLUMNS, what="scores")
+    require_columns(scores, CANDIDATE_COLUMNS, what="scores")
     values = _column(scores, "expected_value")
     candidates = scores.loc[(values > 0) & scores["offer_id"].notna().to_numpy()]
     cost = _column(candidates, "offer_cost")

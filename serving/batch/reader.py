@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.errors import ConfigError
-from serving.batch.campaign import SCORE_COLUMNS as CAMPAIGN_COLUMNS
+from serving.batch.campaign import CANDIDATE_COLUMNS
 from serving.policy.catalog import OfferCatalog
 from serving.policy.decide import require_columns
 
@@ -73,7 +73,7 @@ def campaign_scores(scores: pd.DataFrame, catalog: OfferCatalog) -> pd.DataFrame
     ----------
     scores : DataFrame
         Scores as :func:`score_base` writes them (at least
-        :data:`serving.batch.campaign.SCORE_COLUMNS` but ``uplift``).
+        :data:`serving.batch.campaign.CANDIDATE_COLUMNS` but ``uplift``).
     catalog : OfferCatalog
         The catalog the scores were made with.
 
@@ -88,7 +88,7 @@ def campaign_scores(scores: pd.DataFrame, catalog: OfferCatalog) -> pd.DataFrame
         When a column is missing, or an offer in the scores is not in the catalog or
         costs something else there (the scores were made with another catalog).
     """
-    require_columns(scores, [c for c in CAMPAIGN_COLUMNS if c != "uplift"], what="scores")
+    require_columns(scores, [c for c in CANDIDATE_COLUMNS if c != "uplift"], what="scores")
     offered = scores.loc[scores["offer_id"].notna(), ["offer_id", "offer_cost"]]
     unknown = sorted(set(offered["offer_id"]) - set(catalog.ids))
     if unknown:

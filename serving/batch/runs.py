@@ -42,6 +42,7 @@ from features.load import validate_tables
 from features.schema import CUSTOMER_ID
 from features.tables import Tables
 from serving.policy.catalog import RISK_BANDS
+from serving.policy.scores import SCORE_COLUMNS, SCORE_TYPES
 from training.labels import active_customers, population_in_features
 
 if TYPE_CHECKING:  # serving.policy.scoring imports MLflow: only scoring needs it, not campaigns
@@ -65,23 +66,6 @@ META_KEY = b"churn_scores"
 """Parquet key-value metadata key of a scores file's record (JSON)."""
 META_SIDECAR = "_churn_scores.json"
 """The record's file inside a scores *folder* (as the Spark engine writes)."""
-
-_VALUE_TYPES: dict[str, pa.DataType] = {
-    "status": pa.string(),
-    "churn_probability": pa.float64(),
-    "risk_band": pa.string(),
-    "predicted_ltv": pa.float64(),
-    "value_segment": pa.string(),
-    "reasons": pa.list_(pa.string()),
-    "offer_id": pa.string(),
-    "offer_name": pa.string(),
-    "offer_cost": pa.float64(),
-    "expected_value": pa.float64(),
-    "churn_model_version": pa.string(),
-    "ltv_model_version": pa.string(),
-}
-"""Types of the score columns after ``customer_id``, in the order of
-``serving.policy.scoring.SCORE_COLUMNS``."""
 
 
 @dataclass(frozen=True)
@@ -217,11 +201,11 @@ class BatchResult:
 
 
 def score_schema(id_type: pa.DataType) -> pa.Schema:
-    """The Arrow schema of a scores file, columns :data:`serving.policy.scoring.SCORE_COLUMNS`.
+    """The Arrow schema of a scores file, columns :data:`serving.policy.scores.SCORE_COLUMNS`.
 
     ``id_type`` is ``pa.int64()`` when customer ids are integers, else ``pa.string()``.
     """
-    return pa.schema([(CUSTOMER_ID, id_type), *_VALUE_TYPES.items()])
+    return pa.schema([(CUSTOMER_ID, id_type), *SCORE_TYPES.items()])
 
 
 def id_type_of(ids: pd.Series) -> pa.DataType:
@@ -241,7 +225,7 @@ def score_features(
         is.
     """
     if features.empty:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in [CUSTOMER_ID, *_VALUE_TYPES]})
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in SCORE_COLUMNS})
     from serving.policy.scoring import score
 
     return score(features, models, reasons=options.reasons, attribution=options.attribution)

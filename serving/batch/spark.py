@@ -61,7 +61,8 @@ from serving.batch.runs import (
     score_partition,
     score_schema,
 )
-from serving.policy.scoring import SCORE_COLUMNS, ScoringModels
+from serving.policy.scores import SCORE_COLUMNS
+from serving.policy.scoring import ScoringModels
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -13,32 +13,15 @@ import numpy as np
 import pandas as pd
 
 from features.schema import CUSTOMER_ID
-from serving.policy.catalog import OfferCatalog, load_catalog
+from serving.policy.catalog import OPTIONAL_COLUMNS, OfferCatalog, load_catalog
 from serving.policy.decide import decide
 from serving.policy.reasons import top_reasons
+from serving.policy.scores import SCORE_COLUMNS
 from training.labels import POPULATIONS, status_in_features
 from training.models.churn import Attribution
 from training.registry.registry import CHAMPION, CHURN_MODEL, LTV_MODEL, LoadedModel, load_model
 
 CANCELLED_REASON = "cancelled before the cutoff: churned"
-OFFER_INPUTS = ("loyalty_tier", "contract_type", "open_tickets", "days_to_birthday")
-"""Feature columns the offer policy reads besides the predictions and the status."""
-
-SCORE_COLUMNS = (
-    CUSTOMER_ID,
-    "status",
-    "churn_probability",
-    "risk_band",
-    "predicted_ltv",
-    "value_segment",
-    "reasons",
-    "offer_id",
-    "offer_name",
-    "offer_cost",
-    "expected_value",
-    "churn_model_version",
-    "ltv_model_version",
-)
 
 
 @dataclass(frozen=True)
@@ -139,7 +122,7 @@ def score(
     inputs = pd.DataFrame(
         {CUSTOMER_ID: frame[CUSTOMER_ID], "churn_probability": p, "predicted_ltv": ltv}
     )
-    for column in OFFER_INPUTS:
+    for column in OPTIONAL_COLUMNS:
         if column in frame.columns:
             inputs[column] = frame[column]
     inputs["status"] = status

@@ -1,6 +1,6 @@
 """What is at stake in a scored customer base: the risk × value matrix and the offers.
 
-Works on the frame ``churn score`` writes (:data:`serving.policy.scoring.SCORE_COLUMNS`: one
+Works on the frame ``churn score`` writes (:data:`serving.policy.scores.SCORE_COLUMNS`: one
 row per customer with ``churn_probability``, ``risk_band``, ``predicted_ltv``,
 ``value_segment``, the recommended ``offer_id`` with its ``offer_cost`` and
 ``expected_value``). Value at stake is the revenue expected to leave with churners:

@@ -29,6 +29,17 @@ from training.registry.tracking import configure
 
 CHURN_MODEL = "churn-classifier"
 LTV_MODEL = "ltv-regressor"
+VERSION_COLUMNS = (
+    "model",
+    "version",
+    "aliases",
+    "created",
+    "validation_cutoff",
+    "metric",
+    "value",
+    "run_id",
+)
+"""Columns of :func:`list_versions`, in order."""
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 OUTPUTS = {CHURN_MODEL: "churn_probability", LTV_MODEL: "predicted_ltv"}
@@ -266,14 +277,6 @@ def list_versions(*, tracking_uri: str | None = None) -> pd.DataFrame:
                     "run_id": mv.run_id,
                 }
             )
-    columns = [
-        "model",
-        "version",
-        "aliases",
-        "created",
-        "validation_cutoff",
-        "metric",
-        "value",
-        "run_id",
-    ]
-    return pd.DataFrame(rows, columns=columns).sort_values(["model", "version"], ignore_index=True)
+    return pd.DataFrame(rows, columns=list(VERSION_COLUMNS)).sort_values(
+        ["model", "version"], ignore_index=True
+    )

@@ -23,7 +23,7 @@ from serving.batch.local import score_base
 from serving.batch.reader import campaign_scores, read_scores
 from serving.batch.runs import META_KEY, ScoreOptions, ScoreSummary, score_schema
 from serving.batch.snapshot import find_snapshot, score_snapshot
-from serving.policy.scoring import SCORE_COLUMNS
+from serving.policy.scores import SCORE_COLUMNS
 from tests.serving.conftest import by_id, plain
 from training.labels import active_customers
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from features.errors import ConfigError, OutputError
 from serving.batch.campaign import (
-    SCORE_COLUMNS,
+    CANDIDATE_COLUMNS,
     TARGET_COLUMNS,
     Campaign,
     select_campaign,
@@ -39,7 +39,7 @@ def scores(*items: tuple) -> pd.DataFrame:
             }
             for cid, oid, cost, ev in items
         ],
-        columns=SCORE_COLUMNS,
+        columns=CANDIDATE_COLUMNS,
     )
 
 

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features.errors import ConfigError
+from features.synthetic import OFFER_IDS
 from serving.policy.catalog import (
     DECISION_COLUMNS,
     Offer,
@@ -26,14 +27,6 @@ from serving.policy.explain import explain
 
 REPO_CATALOG = Path(__file__).resolve().parents[3] / "offers.toml"
 
-SEED_LEVERS = (
-    "discount_coupon",
-    "loyalty_points",
-    "free_month",
-    "vip_upgrade",
-    "priority_callback",
-    "referral_bonus",
-)
 
 VALID = """
 loyalty_tiers = ["bronze", "silver", "gold"]
@@ -95,7 +88,8 @@ def chosen(frame: pd.DataFrame, cat: OfferCatalog) -> list:
 class TestLoadCatalog:
     def test_repository_catalog_has_the_six_seed_levers_and_a_win_back(self):
         cat = load_catalog(REPO_CATALOG)
-        assert cat.ids == (*SEED_LEVERS, "win_back", "birthday_treat")
+        # the generator's levers, then win-back and the birthday treat
+        assert cat.ids == (*OFFER_IDS, "win_back", "birthday_treat")
         assert cat.offer("win_back").statuses == ("lapsed",)
         assert cat.offer("birthday_treat").max_days_to_birthday == 30
         assert all(o.cost >= 0 and 0.05 <= o.uplift <= 0.25 for o in cat.offers)

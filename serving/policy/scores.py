@@ -1,0 +1,31 @@
+"""The one scores schema: the columns a score row has, their order and their Arrow types.
+
+Every consumer reads it from here: :func:`serving.policy.scoring.score` returns these
+columns in this order, the batch engines write them with these types, the HTTP service
+answers with them. Light on purpose (no model code), so importing it costs nothing.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from features.schema import CUSTOMER_ID
+
+SCORE_TYPES: dict[str, pa.DataType] = {
+    "status": pa.string(),
+    "churn_probability": pa.float64(),
+    "risk_band": pa.string(),
+    "predicted_ltv": pa.float64(),
+    "value_segment": pa.string(),
+    "reasons": pa.list_(pa.string()),
+    "offer_id": pa.string(),
+    "offer_name": pa.string(),
+    "offer_cost": pa.float64(),
+    "expected_value": pa.float64(),
+    "churn_model_version": pa.string(),
+    "ltv_model_version": pa.string(),
+}
+"""Arrow type of each score column after ``customer_id`` (whose type is the data's), in order."""
+
+SCORE_COLUMNS: tuple[str, ...] = (CUSTOMER_ID, *SCORE_TYPES)
+"""The columns of a score row, in order."""
