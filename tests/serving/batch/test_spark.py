@@ -158,6 +158,11 @@ def test_task_errors_come_back_as_churn_errors(batch_env, spark, tmp_path):
             "is_refund": [False, False],
         }
     ).to_parquet(data / "transactions.parquet")
+    # the models were trained with engagement events: without them the feature check
+    # refuses before any task runs
+    pd.DataFrame({CUSTOMER_ID: [1], "occurred_at": [stamp], "event_type": ["login"]}).to_parquet(
+        data / "events.parquet"
+    )
     with pytest.raises(ChurnError, match="is negative but is_refund is not true"):
         score_spark(
             data,
