@@ -8,7 +8,7 @@ AS_OF := 2025-06-30
 SCORE_AS_OF := 2025-12-31
 BUDGET := 5000
 
-.PHONY: venv demo test lint bench bench-features bench-train bench-serve bench-score bench-load bench-quality bench-uplift report-check clean
+.PHONY: venv demo test lint bench bench-features bench-train bench-serve bench-score bench-load bench-quality bench-uplift bench-engagement report-check clean
 
 venv: $(VENV)/.installed
 
@@ -39,7 +39,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: bench-features bench-train bench-serve bench-score bench-load bench-quality bench-uplift
+bench: bench-features bench-train bench-serve bench-score bench-load bench-quality bench-uplift bench-engagement
 
 bench-uplift: venv
 	$(BIN)/python -m benchmarks.uplift
@@ -61,6 +61,9 @@ bench-load: venv
 
 bench-quality: venv
 	$(BIN)/python -m benchmarks.quality
+
+bench-engagement: venv
+	$(BIN)/python -m benchmarks.engagement
 
 report-check: venv
 	$(BIN)/python -m benchmarks.report_check

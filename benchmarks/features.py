@@ -38,10 +38,12 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import cpu_count, format_table, measure_repeated
+from benchmarks.families_sql import engagement_sql, occasion_sql, purchase_day_sql, upsell_sql
 
 DATA_ROOT = Path("data/bench")
 SEED = 1
 LARGE_TRANSACTIONS = 10_000_000
+LARGE_EVENTS = 50_000_000
 WINDOWS = (30, 90, 180, 365)
 SLA_HOURS = 48.0
 AS_OF_MONTHS_BEFORE_END = 6
@@ -65,27 +67,40 @@ KEY_COLUMNS = (
 # ----------------------------------------------------------------------------- data
 
 
-def ensure_data(transactions: int, *, root: Path = DATA_ROOT) -> tuple[Path, dict]:
+def ensure_data(
+    transactions: int, *, events: int | None = None, root: Path = DATA_ROOT
+) -> tuple[Path, dict]:
     """Synthetic data of about ``transactions`` transaction rows, generated once.
 
-    Returns the folder and its generation record (customers, rows per table, window).
-    A folder without the record (an interrupted run) is generated again.
+    ``events``: about this many engagement event rows (default: the generator's usual
+    ~2.8 per transaction). Returns the folder and its generation record (customers,
+    rows per table, window). A folder without the record (an interrupted run) is
+    generated again.
     """
-    out = root / f"{transactions}tx"
+    from features import synthetic
+
+    rate = 1.0 if events is None else events / (transactions * synthetic.EVENTS_PER_TRANSACTION)
+    out = root / (f"{transactions}tx" + ("" if events is None else f"_{events}ev"))
     marker = out / MARKER
     if marker.is_file():
         record = json.loads(marker.read_text())
-        if record.get("target_transactions") == transactions and record.get("seed") == SEED:
+        if (
+            record.get("target_transactions") == transactions
+            and record.get("seed") == SEED
+            and record.get("event_rate", None) == rate
+        ):
             return out, record
-    from features import synthetic
-
     customers = max(1, round(transactions / synthetic.TRANSACTIONS_PER_CUSTOMER))
     print(
-        f"generating ~{transactions:,} transactions ({customers:,} customers) into {out} ...",
+        f"generating ~{transactions:,} transactions ({customers:,} customers, event rate "
+        f"{rate:.2f}) into {out} ...",
         flush=True,
     )
-    summary = synthetic.generate(out, customers=customers, seed=SEED, file_format="parquet")
+    summary = synthetic.generate(
+        out, customers=customers, seed=SEED, file_format="parquet", event_rate=rate
+    )
     record = {
+        "event_rate": rate,
         "target_transactions": transactions,
         "customers": customers,
         "seed": SEED,
@@ -170,15 +185,20 @@ def ours(tables, *, as_of: pd.Timestamp) -> pd.DataFrame:
 
 
 def feature_sql(
-    as_of: pd.Timestamp, *, windows: Sequence[int] = WINDOWS, sla_hours: float = SLA_HOURS
+    as_of: pd.Timestamp,
+    *,
+    windows: Sequence[int] = WINDOWS,
+    sla_hours: float = SLA_HOURS,
+    events: bool = True,
 ) -> str:
     """One DuckDB query computing the same features as :func:`features.build.build_features`.
 
     Reads the registered frames ``customers``, ``transactions``, ``support_tickets``,
-    ``surveys`` and ``offers``. Same rule: an event is visible when its timestamp is
-    strictly before ``as_of``; a window of ``w`` days keeps events with age ≤ ``w`` days;
-    ages are days before ``as_of`` (float). One row per customer signed up before
-    ``as_of``, sorted by ``customer_id``, columns named and ordered as ours.
+    ``surveys``, ``offers`` and (with ``events``) ``events``; the purchase-day, upsell,
+    occasion and engagement families come from :mod:`benchmarks.families_sql`. Same rule: an event
+    is visible when its timestamp is strictly before ``as_of``; a window of ``w`` days
+    keeps events with age ≤ ``w`` days; ages are days before ``as_of`` (float). One row
+    per customer signed up before ``as_of``, sorted by ``customer_id``.
     """
     cut = f"TIMESTAMPTZ '{as_of.isoformat()}'"
     age = f"(epoch_us({cut}) - epoch_us({{col}})) / 86400e6"
@@ -196,8 +216,14 @@ def feature_sql(
     tickets_cols = ", ".join(
         f"coalesce(t.tickets_{w}d, 0)::DOUBLE AS tickets_{w}d" for w in windows
     )
+    parts = [purchase_day_sql(cut), upsell_sql(cut, age, windows), occasion_sql(cut)]
+    if events:
+        parts.append(engagement_sql(cut, age, windows))
+    extra_ctes = "".join(p[0] for p in parts)
+    extra_select = "".join(f",\n    {p[1]}" for p in parts)
+    extra_joins = "\n".join(p[2] for p in parts if p[2])
     return f"""
-WITH
+WITH{extra_ctes}
 known AS (
     SELECT * FROM customers WHERE signup_at < {cut}
 ),
@@ -325,7 +351,7 @@ SELECT
     coalesce(k.contract_type,
              CASE WHEN k.plan IS NOT NULL THEN 'subscription' ELSE 'non_contractual' END)
         AS contract_type,
-    coalesce(k.cancelled_at < {cut}, false)::DOUBLE AS is_cancelled
+    coalesce(k.cancelled_at < {cut}, false)::DOUBLE AS is_cancelled{extra_select}
 FROM known k
 LEFT JOIN order_stats o USING (customer_id)
 LEFT JOIN gap_stats g USING (customer_id)
@@ -333,6 +359,7 @@ LEFT JOIN spend_stats s USING (customer_id)
 LEFT JOIN ticket_stats t USING (customer_id)
 LEFT JOIN survey_stats v USING (customer_id)
 LEFT JOIN offer_stats f USING (customer_id)
+{extra_joins}
 ORDER BY k.customer_id
 """
 
@@ -346,7 +373,7 @@ def duckdb_build(tables, *, as_of: pd.Timestamp, threads: int | None = None) -> 
         con.execute("SET enable_progress_bar = false")
         for name, frame in tables.frames().items():
             con.register(name, frame)
-        return con.execute(feature_sql(as_of)).df()
+        return con.execute(feature_sql(as_of, events=tables.has("events"))).df()
     finally:
         con.close()
 
@@ -405,17 +432,19 @@ def compare(
 def bench_size(
     transactions: int,
     *,
+    events: int | None = None,
     repeats: int,
     threads: int | None,
     as_of: pd.Timestamp | None,
     table_cache: bool = True,
 ) -> dict[str, object]:
     """Generate (once) and benchmark one size; return its row of the report table."""
-    data_dir, record = ensure_data(transactions)
+    data_dir, record = ensure_data(transactions, events=events)
     as_of = as_of if as_of is not None else default_as_of(record)
     rows_in = record["rows"]["transactions"]
+    events_in = record["rows"].get("events", 0)
     print(
-        f"\n== {rows_in:,} transactions, {record['customers']:,} customers, "
+        f"\n== {rows_in:,} transactions, {events_in:,} events, {record['customers']:,} customers, "
         f"as_of {as_of.date()}, {repeats} run(s) each in a fresh process ==",
         flush=True,
     )
@@ -465,6 +494,7 @@ def bench_size(
     ratio = mine.median / duck.median
     return {
         "transactions": rows_in,
+        "events": events_in,
         "rows out": len(mine.result),
         "ours s": mine.median,
         "duckdb s": duck.median,
@@ -492,7 +522,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="target size in transaction rows (default: 1000000)",
     )
     parser.add_argument(
-        "--large", action="store_true", help=f"also run {LARGE_TRANSACTIONS:,} transactions"
+        "--events",
+        type=int,
+        default=None,
+        help="target engagement events (default: the generator's ~2.8 per transaction)",
+    )
+    parser.add_argument(
+        "--large",
+        action="store_true",
+        help=f"also run {LARGE_TRANSACTIONS:,} transactions with {LARGE_EVENTS:,} events",
     )
     parser.add_argument(
         "--repeats",
@@ -520,6 +558,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--transactions must be >= 1, got {args.transactions}")
     if args.repeats < 1:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
+    if args.events is not None and args.events < 1:
+        parser.error(f"--events must be >= 1, got {args.events}")
     if args.duckdb_threads is not None and args.duckdb_threads < 1:
         parser.error(f"--duckdb-threads must be >= 1, got {args.duckdb_threads}")
     return args
@@ -534,16 +574,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from features.events import as_utc
 
         as_of = as_utc(args.as_of)
-    sizes = [args.transactions] + ([LARGE_TRANSACTIONS] if args.large else [])
+    sizes = [(args.transactions, args.events)]
+    sizes += [(LARGE_TRANSACTIONS, LARGE_EVENTS)] if args.large else []
     rows = [
         bench_size(
             n,
+            events=e,
             repeats=args.repeats,
             threads=args.duckdb_threads,
             as_of=as_of,
             table_cache=not args.no_table_cache,
         )
-        for n in dict.fromkeys(sizes)
+        for n, e in dict.fromkeys(sizes)
     ]
     print(
         f"\nfeature build: median of {args.repeats} fresh-process run(s) per engine "

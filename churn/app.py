@@ -113,6 +113,7 @@ def load_data(settings: Settings, data: Path | None):
     tables = load_tables(
         data or data_settings.dir,
         column_map=data_settings.columns,
+        event_types=data_settings.event_types,
         delimiter=data_settings.delimiter,
         encoding=data_settings.encoding,
     )

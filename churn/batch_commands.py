@@ -159,6 +159,7 @@ def score(
                 partitions=n,
                 options=options,
                 column_map=settings.data.columns,
+                event_types=settings.data.event_types,
                 delimiter=settings.data.delimiter,
                 encoding=settings.data.encoding,
                 mkdir=mkdir,

@@ -13,9 +13,11 @@ import numpy as np
 import pandas as pd
 
 from features.attributes import CATEGORICAL_ATTRIBUTES, attribute_features, offer_features
+from features.engagement import engagement_features
 from features.errors import ConfigError
 from features.events import as_utc, known_before, visible_events
 from features.frequency import frequency_features
+from features.occasions import occasion_features
 from features.purchase_days import purchase_day_features
 from features.recency import recency_features, tenure_features
 from features.schema import CUSTOMER_ID
@@ -23,6 +25,7 @@ from features.spend import spend_features
 from features.support import support_features
 from features.surveys import survey_features
 from features.tables import Tables
+from features.upsell import upsell_features
 
 DEFAULT_WINDOWS = (30, 90, 180, 365)
 CATEGORICAL_FEATURES = (*CATEGORICAL_ATTRIBUTES, "nps_class_last")
@@ -30,10 +33,11 @@ CATEGORICAL_FEATURES = (*CATEGORICAL_ATTRIBUTES, "nps_class_last")
 
 EVENT_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
     # event table: (time column, the other columns the features read)
-    "transactions": ("ordered_at", ("amount", "is_refund", "discount")),
+    "transactions": ("ordered_at", ("amount", "is_refund", "discount", "category")),
     "support_tickets": ("opened_at", ("resolved_at", "escalated", "csat")),
     "surveys": ("answered_at", ("nps", "csat", "ces")),
     "offers": ("offered_at", ("accepted",)),
+    "events": ("occurred_at", ("event_type",)),
 }
 
 
@@ -77,6 +81,8 @@ def build_features(
         ``customer_id`` then the features, one row per customer whose ``signup_at`` is
         before ``as_of``, sorted by ``customer_id``. Numeric features are float64 (NaN
         when undefined, e.g. no order yet); :data:`CATEGORICAL_FEATURES` are strings.
+        The engagement family (:mod:`features.engagement`) is there only when the
+        ``events`` table was supplied (``tables.has("events")``).
     """
     as_of = as_utc(as_of)
     windows = _check_windows(windows)
@@ -101,11 +107,15 @@ def build_features(
     columns |= recency_features(orders, tickets, surveys, offers)
     columns |= frequency_features(orders, windows=windows)
     columns |= spend_features(txn, windows=windows)
+    columns |= upsell_features(txn, windows=windows)
     columns |= purchase_day_features(txn, time_column=EVENT_COLUMNS["transactions"][0], as_of=as_of)
     columns |= support_features(tickets, windows=windows, as_of=as_of, sla_hours=sla_hours)
     columns |= survey_features(surveys)
     columns |= offer_features(offers)
     columns |= attribute_features(known, as_of)
+    columns |= occasion_features(known, as_of)
+    if tables.has("events"):
+        columns |= engagement_features(view("events"), windows=windows)
     frame = pd.DataFrame(columns)
     for name in CATEGORICAL_FEATURES:
         frame[name] = frame[name].astype("string")

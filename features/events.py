@@ -203,10 +203,12 @@ def visible_events(
     pos = index.get_indexer(frame[CUSTOMER_ID])
     rows_at = np.flatnonzero((age > 0) & (pos >= 0))
     age, pos = age[rows_at], pos[rows_at]
-    order = np.arange(len(pos)) if _in_order(pos, age) else np.lexsort((-age, pos))
+    if not _in_order(pos, age):  # sorted input (the usual file order) is taken as it is
+        order = np.lexsort((-age, pos))
+        rows_at, age, pos = rows_at[order], age[order], pos[order]
     chosen = frame if columns is None else frame[list(columns)]
-    rows = chosen.take(rows_at[order]).reset_index(drop=True)
-    return EventView(pos=pos[order].astype("int64"), age=age[order], rows=rows, n=len(index))
+    rows = chosen.take(rows_at).reset_index(drop=True)
+    return EventView(pos=pos.astype("int64", copy=False), age=age, rows=rows, n=len(index))
 
 
 def _in_order(pos: np.ndarray, age: np.ndarray) -> bool:

@@ -35,6 +35,8 @@ from numpy.typing import ArrayLike
 from features.attributes import contract_type
 from features.errors import ConfigError
 from features.events import as_utc, days_before, known_before
+from features.kpi_engagement import ENGAGEMENT_DEFINITIONS, engagement_kpis
+from features.months import month_ceil, month_edges, month_floor, month_of
 from features.schema import CONTRACT_TYPES, CUSTOMER_ID
 from features.tables import Tables
 
@@ -120,6 +122,7 @@ DEFINITIONS: dict[str, KPI] = {
         "Median time from opening to resolution of the tickets opened in the month "
         "(unresolved tickets excluded and counted separately).",
     ),
+    **{name: KPI(*fields) for name, fields in ENGAGEMENT_DEFINITIONS.items()},
 }
 """Every KPI of :func:`monthly_kpis` shown in the report, with its definition."""
 
@@ -280,24 +283,6 @@ def _base_matrix(tables: Tables, instants: pd.DatetimeIndex, active_days: int) -
 # --------------------------------------------------------------------------- per month
 
 
-def _month_floor(ts: pd.Timestamp) -> pd.Timestamp:
-    return ts.normalize().replace(day=1)
-
-
-def _month_ceil(ts: pd.Timestamp) -> pd.Timestamp:
-    floor = _month_floor(ts)
-    return floor if floor == ts else floor + pd.DateOffset(months=1)
-
-
-def month_edges(start: str | pd.Timestamp, end: str | pd.Timestamp) -> pd.DatetimeIndex:
-    """UTC month starts of the whole months in ``[start, end)``, and the end of the last.
-
-    ``start`` is rounded up and ``end`` down to a month start, so only complete months
-    are measured: ``month_edges("2024-01-15", "2024-04-10")`` gives Feb 1, Mar 1, Apr 1.
-    """
-    return pd.date_range(_month_ceil(as_utc(start)), _month_floor(as_utc(end)), freq="MS")
-
-
 def default_period(
     tables: Tables, *, active_days: int = ACTIVE_DAYS
 ) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -310,7 +295,7 @@ def default_period(
     """
     first = tables.transactions["ordered_at"].min() + pd.Timedelta(days=active_days)
     last = tables.data_end().floor("D") + pd.Timedelta(days=1)
-    return _month_ceil(first), _month_floor(last)
+    return month_ceil(first), month_floor(last)
 
 
 def monthly_kpis(
@@ -344,8 +329,9 @@ def monthly_kpis(
         ``passives_pct``, ``detractors_pct`` and ``nps_responses``; ``csat_pct``,
         ``csat_mean`` (1–5), ``csat_responses``; ``ces_mean`` (1–7), ``ces_responses``;
         ``tickets``, ``tickets_per_100_customers``, ``resolution_hours_median`` and
-        ``resolution_hours_mean`` (hours), ``unresolved_tickets``. Definitions in
-        :data:`DEFINITIONS`.
+        ``resolution_hours_mean`` (hours), ``unresolved_tickets``; the upsell and
+        engagement columns of :func:`features.kpi_engagement.engagement_kpis`.
+        Definitions in :data:`DEFINITIONS`.
 
     Raises
     ------
@@ -366,7 +352,7 @@ def monthly_kpis(
     out["customers_end"] = e.sum(axis=0)
     out["new_customers"] = (e & ~s).sum(axis=0)
     out["signups"] = np.bincount(
-        _month_of(tables.customers["signup_at"], edges), minlength=len(edges)
+        month_of(tables.customers["signup_at"], edges), minlength=len(edges)
     )[1:]
     out["retained"] = (e & s).sum(axis=0)
     out["lost"] = (s & ~e).sum(axis=0)
@@ -376,21 +362,13 @@ def monthly_kpis(
         )
         out["churn_rate_pct"] = out["lost"] / out["customers_start"] * 100
     out = out.join(_purchase_kpis(tables, edges)).join(_survey_kpis(tables, edges))
-    out = out.join(_support_kpis(tables, edges))
+    out = out.join(_support_kpis(tables, edges)).join(engagement_kpis(tables, edges, base))
     average_customers = (out["customers_start"] + out["customers_end"]) / 2
     out["tickets_per_100_customers"] = out["tickets"] / out["customers_start"] * 100
     out["avg_ltv"] = out["revenue"] / average_customers * (100 / out["churn_rate_pct"])
     out = out.replace([np.inf, -np.inf], np.nan)
     log.info("monthly KPIs for %d months from %s", len(out), f"{months[0]:%Y-%m}")
     return out
-
-
-def _month_of(stamps: pd.Series, edges: pd.DatetimeIndex) -> np.ndarray:
-    """Position + 1 of each timestamp's month among ``edges`` (0 = outside the period)."""
-    ns = stamps.to_numpy(dtype="datetime64[ns]").astype("int64")
-    i = np.searchsorted(edges.as_unit("ns").asi8, ns, side="right")
-    inside = (i >= 1) & (i < len(edges)) & ~stamps.isna().to_numpy()
-    return np.where(inside, i, 0)
 
 
 def _per_month(values: pd.Series, month: np.ndarray, n: int, how: str) -> np.ndarray:
@@ -402,10 +380,10 @@ def _per_month(values: pd.Series, month: np.ndarray, n: int, how: str) -> np.nda
 def _purchase_kpis(tables: Tables, edges: pd.DatetimeIndex) -> pd.DataFrame:
     n = len(edges) - 1
     txn = tables.transactions
-    month = _month_of(txn["ordered_at"], edges)
+    month = month_of(txn["ordered_at"], edges)
     revenue = _per_month(txn["amount"], month, n, "sum")
     orders = _orders(tables).sort_values([CUSTOMER_ID, "ordered_at"], kind="stable")
-    order_month = _month_of(orders["ordered_at"], edges)
+    order_month = month_of(orders["ordered_at"], edges)
     number = orders.groupby(CUSTOMER_ID, sort=False).cumcount().to_numpy() + 1
     keep = order_month > 0
     per_buyer = (
@@ -446,7 +424,7 @@ def _purchase_kpis(tables: Tables, edges: pd.DatetimeIndex) -> pd.DataFrame:
 
 def _survey_kpis(tables: Tables, edges: pd.DatetimeIndex) -> pd.DataFrame:
     surveys = tables.surveys
-    month = _month_of(surveys["answered_at"], edges)
+    month = month_of(surveys["answered_at"], edges)
     rows = []
     for m in range(1, len(edges)):
         answers = surveys.loc[month == m]
@@ -473,7 +451,7 @@ def _survey_kpis(tables: Tables, edges: pd.DatetimeIndex) -> pd.DataFrame:
 def _support_kpis(tables: Tables, edges: pd.DatetimeIndex) -> pd.DataFrame:
     n = len(edges) - 1
     tickets = tables.support_tickets
-    month = _month_of(tickets["opened_at"], edges)
+    month = month_of(tickets["opened_at"], edges)
     hours = (tickets["resolved_at"] - tickets["opened_at"]).dt.total_seconds() / 3600
     resolved = hours.notna().to_numpy()
     return pd.DataFrame(

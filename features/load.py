@@ -28,12 +28,16 @@ from features.files import read_file, table_files
 from features.schema import (
     CUSTOMER_ID,
     EARLIEST_TIMESTAMP,
+    EVENT_FAMILIES,
     LATEST_TIMESTAMP,
     MAX_ABS_NUMBER,
+    OTHER_EVENT,
     TABLES,
     Column,
     ColumnMap,
+    EventTypeMap,
     TableSpec,
+    event_family_map,
     rename_map,
 )
 from features.tables import Tables
@@ -49,6 +53,7 @@ def load_tables(
     data_dir: str | Path,
     *,
     column_map: ColumnMap | None = None,
+    event_types: EventTypeMap | None = None,
     delimiter: str = ",",
     encoding: str = "utf-8",
     now: pd.Timestamp | None = None,
@@ -59,9 +64,12 @@ def load_tables(
     ----------
     data_dir : path
         Folder holding ``customers``, ``transactions`` and optionally ``support_tickets``,
-        ``surveys`` and ``offers``, each as ``.parquet`` or ``.csv``.
+        ``surveys``, ``offers`` and ``events``, each as ``.parquet`` or ``.csv``.
     column_map : mapping, optional
         ``{table: {contract_name: user_name}}`` to rename a user's own columns.
+    event_types : mapping, optional
+        ``{your event type: family}`` onto :data:`features.schema.EVENT_FAMILIES`;
+        types neither mapped nor a family name become ``other`` and are reported.
     delimiter, encoding : str
         How CSV files are written.
     now : Timestamp, optional
@@ -95,7 +103,7 @@ def load_tables(
         raw[name] = frame.rename(columns=rename_map(name, column_map))
     if problems:
         raise DataContractError(problems)
-    return validate_tables(raw, sources=sources, now=now)
+    return validate_tables(raw, sources=sources, now=now, event_types=event_types)
 
 
 def validate_tables(
@@ -103,15 +111,18 @@ def validate_tables(
     *,
     sources: Mapping[str, Path] | None = None,
     now: pd.Timestamp | None = None,
+    event_types: EventTypeMap | None = None,
 ) -> Tables:
     """Validate in-memory frames (contract column names) and return :class:`Tables`.
 
-    ``frames`` maps table names to raw frames; absent optional tables become empty.
-    ``sources`` names the file of each table for messages; ``now`` is the clock future
-    events are reported against (default: now). Raises :class:`DataContractError`
-    listing every problem.
+    ``frames`` maps table names to raw frames; absent optional tables become empty
+    (and are listed in :attr:`Tables.absent`). ``sources`` names the file of each table
+    for messages; ``now`` is the clock future events are reported against (default:
+    now); ``event_types`` maps the user's event types onto the families (see
+    :func:`load_tables`). Raises :class:`DataContractError` listing every problem.
     """
     sources = dict(sources or {})
+    families = event_family_map(event_types)
     problems: list[Problem] = []
     notes: list[Problem] = []
     out: dict[str, pd.DataFrame] = {}
@@ -125,11 +136,15 @@ def validate_tables(
             continue
         out[name], found = _conform(frames[name], spec, file, notes=notes)
         problems += found
+        if name == "events" and not found:
+            notes += _map_event_types(out[name], families, file)
+            out[name]["channel"] = out[name]["channel"].astype("category")  # few, many rows
     if not problems:
         problems += _check_customers(out["customers"], files["customers"])
     if problems:
         raise DataContractError(problems)
-    tables = Tables(**out, sources=sources)
+    absent = frozenset(name for name in TABLES if name not in frames)
+    tables = Tables(**out, sources=sources, absent=absent)
     _unify_ids(tables)
     notes += _report_future(tables, files, end_of_today(now))
     tables.warnings = notes + _report_unknown_customers(tables, files)
@@ -139,12 +154,46 @@ def validate_tables(
 
 
 def _empty(spec: TableSpec) -> pd.DataFrame:
-    return _conform(
+    frame = _conform(
         pd.DataFrame({c.name: pd.Series([], dtype=object) for c in spec.columns}),
         spec,
         spec.name,
         allow_empty=True,
     )[0]
+    if spec.name == "events":
+        _map_event_types(frame, event_family_map(None), spec.name)
+    return frame
+
+
+def _map_event_types(frame: pd.DataFrame, families: Mapping[str, str], file: str) -> list[Problem]:
+    """Replace ``event_type`` by its family (a categorical of :data:`EVENT_FAMILIES`), in place.
+
+    The lookup runs once per distinct type, not per row. Returns a note naming the types
+    that are neither mapped nor a family name: they count as ``other``.
+    """
+    kinds = frame["event_type"].astype("category")
+    types = pd.Index(kinds.cat.categories.astype(str)).str.strip().str.lower()
+    family = pd.Categorical(
+        [families.get(t, OTHER_EVENT) for t in types], categories=EVENT_FAMILIES
+    ).codes
+    codes = kinds.cat.codes.to_numpy()
+    frame["event_type"] = pd.Categorical.from_codes(
+        np.append(family, -1)[codes], categories=EVENT_FAMILIES
+    )
+    unknown = np.flatnonzero([t not in families for t in types])
+    if not unknown.size:
+        return []
+    rows = int(np.bincount(codes[codes >= 0], minlength=len(types))[unknown].sum())
+    return [
+        Problem(
+            file,
+            "event_type",
+            "has event types not mapped in [data.event_types] (families: "
+            f"{', '.join(EVENT_FAMILIES)}): counted as '{OTHER_EVENT}'",
+            rows,
+            tuple(kinds.cat.categories[unknown[:5]].astype(str)),
+        )
+    ]
 
 
 def _examples(values: pd.Series) -> tuple[str, ...]:
@@ -379,6 +428,8 @@ def known_at(tables: Tables, end: pd.Timestamp) -> Tables:
     """
     frames = {}
     for name, frame in tables.frames().items():
+        if name in tables.absent:
+            continue
         time_column = TABLES[name].time_column or "signup_at"
         frame = frame.loc[frame[time_column] < end].copy()
         for column in ("cancelled_at", "resolved_at"):

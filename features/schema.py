@@ -13,7 +13,8 @@ from typing import Literal
 
 from features.errors import ConfigError
 
-CONTRACT_VERSION = "1.0"
+CONTRACT_VERSION = "1.1"
+"""1.1: the optional ``events`` table (engagement events)."""
 
 Kind = Literal["id", "timestamp", "date", "float", "int", "bool", "str"]
 
@@ -146,9 +147,51 @@ OFFERS = TableSpec(
     time_column="offered_at",
 )
 
+EVENTS = TableSpec(
+    "events",
+    (
+        Column(CUSTOMER_ID, "id", required=True),
+        Column("occurred_at", "timestamp", required=True),
+        Column("event_type", "str", required=True),
+        Column("value", "float"),
+        Column("channel", "str"),
+    ),
+    time_column="occurred_at",
+)
+"""Engagement events (optional, often tens of millions of rows): sessions, logins,
+e-mail opens and clicks, reviews, referrals. ``event_type`` holds the user's own
+strings; at load they are mapped onto :data:`EVENT_FAMILIES` (see
+:func:`event_family_map`) and the column holds the family from then on."""
+
 TABLES: dict[str, TableSpec] = {
-    t.name: t for t in (CUSTOMERS, TRANSACTIONS, SUPPORT_TICKETS, SURVEYS, OFFERS)
+    t.name: t for t in (CUSTOMERS, TRANSACTIONS, SUPPORT_TICKETS, SURVEYS, OFFERS, EVENTS)
 }
+
+EVENT_FAMILIES = ("session", "login", "email_open", "email_click", "review", "referral", "other")
+"""The engagement event families the features know; unknown event types become ``other``."""
+OTHER_EVENT = "other"
+
+EventTypeMap = Mapping[str, str]
+"""``{your event type: family}`` as written in ``churn.toml``'s ``[data.event_types]``."""
+
+
+def event_family_map(event_types: EventTypeMap | None) -> dict[str, str]:
+    """Return ``{event type (lower case, trimmed): family}``, the families mapping to themselves.
+
+    Raises
+    ------
+    ConfigError
+        When a mapping's target is not one of :data:`EVENT_FAMILIES`.
+    """
+    mapping = {family: family for family in EVENT_FAMILIES}
+    for event_type, family in (event_types or {}).items():
+        if family not in EVENT_FAMILIES:
+            raise ConfigError(
+                f"event type mapping for {event_type!r}", family, f"one of {list(EVENT_FAMILIES)}"
+            )
+        mapping[str(event_type).strip().lower()] = family
+    return mapping
+
 
 CONTRACT_TYPES = ("subscription", "non_contractual")
 

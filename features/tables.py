@@ -19,17 +19,22 @@ from features.timestamps import end_of_today
 
 @dataclass
 class Tables:
-    """The five contract tables, validated. Optional tables are empty frames when absent.
+    """The six contract tables, validated. Optional tables are empty frames when absent.
 
     Attributes
     ----------
-    customers, transactions, support_tickets, surveys, offers : pandas.DataFrame
-        One frame per contract table, with contract column names.
+    customers, transactions, support_tickets, surveys, offers, events : pandas.DataFrame
+        One frame per contract table, with contract column names; ``events.event_type``
+        holds the family (categorical of :data:`features.schema.EVENT_FAMILIES`).
     sources : dict of str to Path
         The file each table came from (absent optional tables are not listed).
     warnings : list of Problem
         Findings that are reported but do not stop the load (e.g. rows for unknown
         customers, which no feature can use).
+    absent : frozenset of str
+        Optional tables that were not supplied (their empty frames stand in). A feature
+        family of an absent table is left out, not filled with zeros: without
+        ``events``, the features are those of a data set that never had them.
     """
 
     customers: pd.DataFrame
@@ -37,16 +42,27 @@ class Tables:
     support_tickets: pd.DataFrame
     surveys: pd.DataFrame
     offers: pd.DataFrame
+    events: pd.DataFrame
     sources: dict[str, Path] = field(default_factory=dict)
     warnings: list[Problem] = field(default_factory=list)
+    absent: frozenset[str] = frozenset()
 
     def frames(self) -> dict[str, pd.DataFrame]:
-        """Return ``{table name: frame}`` for the five tables."""
+        """Return ``{table name: frame}`` for the six tables."""
         return {name: getattr(self, name) for name in TABLES}
 
+    def has(self, table: str) -> bool:
+        """Whether ``table`` was supplied (it may still have no rows)."""
+        return table not in self.absent
+
     def replace(self, **frames: pd.DataFrame) -> Tables:
-        """Return a copy with some frames replaced (sources and warnings kept)."""
-        return Tables(**{**self.frames(), **frames}, sources=self.sources, warnings=self.warnings)
+        """Return a copy with some frames replaced (sources, warnings, absent kept)."""
+        return Tables(
+            **{**self.frames(), **frames},
+            sources=self.sources,
+            warnings=self.warnings,
+            absent=self.absent,
+        )
 
     def of_customers(self, ids: pd.Series | np.ndarray) -> Tables:
         """The same tables holding only the customers ``ids`` and their events."""

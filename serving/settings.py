@@ -40,6 +40,12 @@ class DataSettings(BaseModel):
         default_factory=dict,
         description="Per table, {contract column: your column} for your own column names.",
     )
+    event_types: dict[str, str] = Field(
+        default_factory=dict,
+        description="{your event type: family} for the events table; families are session, "
+        "login, email_open, email_click, review, referral, other. Types neither mapped nor "
+        "a family name count as other (reported at load).",
+    )
 
 
 class ImportSettings(BaseModel):

@@ -1,8 +1,8 @@
 """Seeded synthetic data in the data contract, with the latent truth that produced it.
 
 :func:`generate` simulates a customer base month by month from a small generative model
-and writes the five contract tables (``customers``, ``transactions``, ``support_tickets``,
-``surveys``, ``offers``) plus ``ground_truth.parquet``. It is the demo's and the tests'
+and writes the six contract tables (``customers``, ``transactions``, ``support_tickets``,
+``surveys``, ``offers``, ``events``) plus ``ground_truth.parquet``. It is the demo's and the tests'
 data: churn and spend carry real, learnable signal, and the truth behind them is known.
 
 The model, per customer (all rates per calendar month unless stated):
@@ -66,6 +66,10 @@ The model, per customer (all rates per calendar month unless stated):
   sensitive and low tiers, VIP upgrades on high value, free months on subscribers,
   call-backs after bad support).
 * **Refunds.** ~3 % of orders are refunded 1–14 days later as a separate row.
+* **Engagement events** (``events``: sessions, logins, e-mail opens and clicks, reviews,
+  referrals) follow the same engagement ``z`` with noise and seasonality, from a random
+  stream of their own, and fade in the weeks before a churn
+  (:mod:`features.synthetic.engagement`).
 
 Parameters are calibrated so that the mean monthly churn rate among active customers
 is about 6.5 % (5–8 %). Customers are simulated in fixed blocks of
@@ -82,11 +86,17 @@ and the file writer), ``draws`` (link functions, random draws) and ``generation`
 """
 
 from features.synthetic.generation import GenerationSummary, generate
-from features.synthetic.params import BLOCK_CUSTOMERS, OFFER_IDS, TRANSACTIONS_PER_CUSTOMER
+from features.synthetic.params import (
+    BLOCK_CUSTOMERS,
+    EVENTS_PER_TRANSACTION,
+    OFFER_IDS,
+    TRANSACTIONS_PER_CUSTOMER,
+)
 from features.synthetic.tables import FILE_FORMATS, GROUND_TRUTH, SCHEMAS, TABLES, FileFormat
 
 __all__ = [
     "BLOCK_CUSTOMERS",
+    "EVENTS_PER_TRANSACTION",
     "FILE_FORMATS",
     "GROUND_TRUTH",
     "OFFER_IDS",

@@ -18,6 +18,12 @@ Use it to size a data set: ``customers = round(target_rows / TRANSACTIONS_PER_CU
 fewer rows per customer.
 """
 
+EVENTS_PER_TRANSACTION = 2.8
+"""Engagement event rows per transaction row at ``event_rate=1`` (about; default window).
+
+Scale it with ``generate(..., event_rate=r)``: about ``2.8 r`` events per transaction.
+"""
+
 BLOCK_CUSTOMERS = 5_000
 """Customers per simulation block: the unit that owns one independent random stream."""
 
@@ -32,6 +38,7 @@ TIERS = ("bronze", "silver", "gold", "platinum")
 CATEGORIES = ("grocery", "fashion", "electronics", "home", "beauty", "subscription_fee")
 TICKET_CATEGORIES = ("billing", "delivery", "product", "account", "technical")
 TICKET_CHANNELS = ("email", "chat", "phone")
+EVENT_CHANNELS = ("app", "web", "email")
 OFFER_IDS = (
     "discount_coupon",
     "loyalty_points",
@@ -176,6 +183,18 @@ class _Model:
     target_disengaged: float = 0.10
     target_bad_support: float = 0.06
     target_risk: float = 0.5
+    # engagement events (own random stream; rows follow schema.EVENT_FAMILIES)
+    event_rates: _Vec = (2.0, 0.8, 0.0, 0.0, 0.05, 0.02, 0.2)  # per month at z = 0
+    event_subscriber_login: float = 2.5  # subscribers log in this many times as often
+    event_sd: float = 0.7  # per-customer log-normal spread of the rates
+    event_engagement: float = 1.0  # rate multiplier exp(event_engagement * z)
+    event_noise_sd: float = 0.3  # per customer-month log-normal noise
+    event_season: _Vec = (1.1, 1.0, 1.0, 0.95, 0.9, 0.85, 0.8, 0.85, 1.0, 1.0, 1.15, 1.25)
+    emails_per_month: float = 4.0
+    email_open_p: float = 0.25  # at z = 0; e-mails opened
+    email_click_p: float = 0.2  # of opened e-mails
+    event_fade_days: float = 28.0  # activity fades over about this many days before churn
+    event_fade_depth: float = 0.9  # share of activity gone at the moment of churn
 
 
 M = _Model()

@@ -12,6 +12,12 @@ from features.synthetic.activity import Events, fees, offers, orders, surveys, t
 from features.synthetic.churn import State, hazard_and_deaths
 from features.synthetic.customers import Traits, draw_traits
 from features.synthetic.draws import expit
+from features.synthetic.engagement import (
+    draw_levels,
+    engagement_events,
+    fade_before_death,
+    new_buffer,
+)
 from features.synthetic.params import NO_TIME, OFFER_IDS, M
 from features.synthetic.tables import GROUND_TRUTH
 from features.synthetic.timeline import Campaigns, Grid
@@ -24,16 +30,22 @@ def simulate_block(
     campaigns: Campaigns,
     shift: float,
     seed_seq: np.random.SeedSequence,
+    *,
+    event_rate: float = 1.0,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Simulate customers ``ids`` (consecutive) over the window; return table columns.
 
-    Each month: hazard and deaths, then orders, refunds and fees, tickets, surveys and
-    offers in the customers' alive time, then the state moves on. Times are epoch
+    Each month: hazard and deaths, then orders, refunds and fees, tickets, surveys,
+    engagement events and offers in the customers' alive time, then the state moves on;
+    at the end, engagement fades in the weeks before each churn. Times are epoch
     seconds (``NO_TIME`` when missing), categorical columns and scores integer codes
     (-1 when missing).
     """
     rng = np.random.default_rng(seed_seq)
+    # engagement events draw from their own stream: the other tables stay as they were
+    engage_rng = np.random.default_rng(seed_seq.spawn(1)[0])
     traits = draw_traits(rng, ids, n_total, grid, shift)
+    levels = draw_levels(engage_rng, traits, scale=event_rate)
     state = State.initial(traits)
     events = {
         "transactions": Events(
@@ -52,6 +64,7 @@ def simulate_block(
         ),
         "surveys": Events(nps=np.int64, csat=np.int64, ces=np.int64),
         "offers": Events(offer=np.int64, accepted=bool, cost=np.float64),
+        "events": new_buffer(),
     }
     for k in range(max(grid.first, int(traits.signup_month.min())), len(grid.bounds) - 1):
         month = hazard_and_deaths(rng, traits, state, grid, k)
@@ -61,6 +74,9 @@ def simulate_block(
         fees(traits, state, month, events["transactions"])
         harm = tickets(rng, traits, month, grid, events["support_tickets"])
         surveys(rng, month, events["surveys"])
+        engagement_events(
+            engage_rng, traits, levels, month, events["events"], email_rate=event_rate
+        )
         state.offer_left[month.idx] = np.maximum(state.offer_left[month.idx] - 1, 0)
         if campaigns.active[k]:
             offers(rng, traits, state, month, campaigns, events["offers"])
@@ -73,6 +89,7 @@ def simulate_block(
         dead = month.idx[month.dies]
         state.alive[dead] = False
         state.death[dead] = month.hi[month.dies]
+    fade_before_death(engage_rng, events["events"], state.death)
     return _assemble(traits, state.death, grid, events)
 
 

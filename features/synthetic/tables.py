@@ -12,12 +12,13 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from features.atomic import AtomicTarget
-from features.schema import CONTRACT_TYPES, CUSTOMER_ID
+from features.schema import CONTRACT_TYPES, CUSTOMER_ID, EVENT_FAMILIES
 from features.schema import TABLES as CONTRACT_TABLES
 from features.synthetic.params import (
     CATEGORIES,
     CHANNELS,
     COUNTRIES,
+    EVENT_CHANNELS,
     NO_TIME,
     OFFER_IDS,
     PLANS,
@@ -94,6 +95,15 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("cost", _F64),
         ]
     ),
+    "events": pa.schema(
+        [
+            (CUSTOMER_ID, _I64),
+            ("occurred_at", _TS),
+            ("event_type", _STR),
+            ("value", _F64),
+            ("channel", _STR),
+        ]
+    ),
     GROUND_TRUTH: pa.schema(
         [
             (CUSTOMER_ID, _I64),
@@ -124,6 +134,7 @@ _LABELS: dict[str, dict[str, tuple[str, ...]]] = {
     "support_tickets": {"category": TICKET_CATEGORIES, "channel": TICKET_CHANNELS},
     "surveys": {},
     "offers": {"offer_id": OFFER_IDS},
+    "events": {"event_type": EVENT_FAMILIES, "channel": EVENT_CHANNELS},
     GROUND_TRUTH: {"segment": SEGMENTS},
 }
 _RENAMES = {"offer": "offer_id", "resolved": "resolved_at"}
@@ -157,6 +168,8 @@ def to_arrow(name: str, cols: dict[str, np.ndarray], first_row_id: int) -> pa.Ta
             arrays.append(pa.DictionaryArray.from_arrays(codes, labels).dictionary_decode())
         elif fld.type == _I64 and fld.name in ("nps", "csat", "ces"):
             arrays.append(pa.array(values, type=_I64, mask=values < 0))
+        elif name == "events" and fld.type == _F64:  # a review's stars; empty otherwise
+            arrays.append(pa.array(values, type=_F64, mask=np.isnan(values)))
         else:
             arrays.append(pa.array(values, type=fld.type))
     return pa.Table.from_arrays(arrays, schema=SCHEMAS[name])

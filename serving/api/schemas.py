@@ -311,6 +311,9 @@ class OfferInputs(BaseModel):
         description="subscription or non_contractual; null when unknown."
     )
     open_tickets: float | None = Field(description="Open support tickets; null when unknown.")
+    days_to_birthday: float | None = Field(
+        None, description="Days to the next birthday after the cutoff; null when unknown."
+    )
     status: str | None = Field(None, description="active, lapsed or cancelled.")
 
 

@@ -152,7 +152,9 @@ def score_base(
     """
     check_partitions(partitions)
     as_of = as_utc(as_of)
-    check_features(feature_names(options), models, source="The feature build")
+    check_features(
+        feature_names(options, events=tables.has("events")), models, source="The feature build"
+    )
     stats: dict[str, float] = {"partition": 0.0, "features": 0.0, "score": 0.0, "write": 0.0}
     chunks = (
         score_partition(part, models, as_of=as_of, options=options, stats=stats)

@@ -308,19 +308,23 @@ def _timed_iter(items: Iterator, stats: dict[str, float], key: str) -> Iterator:
 _DONE = object()
 
 
-def feature_names(options: ScoreOptions) -> list[str]:
+def feature_names(options: ScoreOptions, *, events: bool = False) -> list[str]:
     """The feature columns :func:`features.build.build_features` makes with ``options``.
 
-    Found by building features for one made-up customer (a few milliseconds).
+    Found by building features for one made-up customer (a few milliseconds); with
+    ``events``, as for data that has an ``events`` table (the engagement family).
     """
-    probe = validate_tables(
-        {
-            "customers": pd.DataFrame({CUSTOMER_ID: [1], "signup_at": ["2000-01-01"]}),
-            "transactions": pd.DataFrame(
-                {CUSTOMER_ID: [1], "ordered_at": ["2000-01-02"], "amount": [1.0]}
-            ),
-        }
-    )
+    frames = {
+        "customers": pd.DataFrame({CUSTOMER_ID: [1], "signup_at": ["2000-01-01"]}),
+        "transactions": pd.DataFrame(
+            {CUSTOMER_ID: [1], "ordered_at": ["2000-01-02"], "amount": [1.0]}
+        ),
+    }
+    if events:
+        frames["events"] = pd.DataFrame(
+            {CUSTOMER_ID: [1], "occurred_at": ["2000-01-02"], "event_type": ["login"]}
+        )
+    probe = validate_tables(frames)
     frame = build_features(
         probe, as_of="2000-02-01", windows=options.windows, sla_hours=options.sla_hours
     )
@@ -342,7 +346,8 @@ def check_features(available: Sequence[str], models: ScoringModels, *, source: s
         raise SnapshotError(
             f"{source} lacks {len(missing)} feature(s) that {versions} were trained with: "
             f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}. The features "
-            "are older (or built with other windows) than the models' feature set: rebuild "
+            "are older (or built with other windows, or without an optional table such as "
+            "events that the training data had) than the models' feature set: rebuild "
             "them with `churn features --as-of ...` using the settings the models were "
             "trained with, or score with models trained on these features."
         )

@@ -49,7 +49,7 @@ from features.errors import (
 )
 from features.events import as_utc
 from features.load import validate_tables
-from features.schema import CUSTOMER_ID, TABLES, ColumnMap, rename_map
+from features.schema import CUSTOMER_ID, TABLES, ColumnMap, EventTypeMap, rename_map
 from serving.batch.local import check_partitions, run_record
 from serving.batch.runs import (
     META_SIDECAR,
@@ -145,6 +145,7 @@ def score_spark(
     partitions: int = 16,
     options: ScoreOptions | None = None,
     column_map: ColumnMap | None = None,
+    event_types: EventTypeMap | None = None,
     delimiter: str = ",",
     encoding: str = "utf-8",
     spark: SparkSession | None = None,
@@ -171,6 +172,8 @@ def score_spark(
         Default ``ScoreOptions()``.
     column_map : mapping, optional
         ``{table: {contract name: your name}}`` as in ``churn.toml``.
+    event_types : mapping, optional
+        ``{your event type: family}`` as in ``churn.toml``'s ``[data.event_types]``.
     delimiter, encoding : str
         How CSV tables are written (Parquet is read first and preferred).
     spark : SparkSession, optional
@@ -195,9 +198,11 @@ def score_spark(
     spark = spark or spark_session()
     from pyspark.sql import functions as F
 
-    check_features(feature_names(options), models, source="The feature build")
     frames, paths = _read_tables(
         spark, str(data), column_map, delimiter=delimiter, encoding=encoding
+    )
+    check_features(
+        feature_names(options, events="events" in frames), models, source="The feature build"
     )
     id_type = "bigint" if _integer_ids(frames) else "string"
     union = reduce(
@@ -209,7 +214,9 @@ def score_spark(
     ).repartition(partitions, PARTITION)
     schema = score_schema(pa.int64() if id_type == "bigint" else pa.string())
     ddl = ", ".join(f"{f.name} {_DDL[f.type]}" for f in schema)
-    run = _group_scorer(spark.sparkContext.broadcast(models), list(frames), as_of, options, id_type)
+    run = _group_scorer(
+        spark.sparkContext.broadcast(models), list(frames), as_of, options, id_type, event_types
+    )
     target = _Target(spark, str(out), mkdir=mkdir)
     seconds: dict[str, float] = {}
     start = time.perf_counter()
@@ -322,7 +329,7 @@ def _tagged(name: str, frame: DataFrame, id_type: str) -> DataFrame:
     )
 
 
-def _group_scorer(models_bc, tables: list[str], as_of, options, id_type: str):
+def _group_scorer(models_bc, tables: list[str], as_of, options, id_type: str, event_types=None):
     """The function ``applyInPandas`` runs per customer group (pickled to executors)."""
 
     def run(group: pd.DataFrame) -> pd.DataFrame:
@@ -335,7 +342,7 @@ def _group_scorer(models_bc, tables: list[str], as_of, options, id_type: str):
                 frames[name] = rows[[CUSTOMER_ID, *columns]].rename(columns=columns)
             if frames["customers"].empty or frames["transactions"].empty:
                 return pd.DataFrame({c: [] for c in SCORE_COLUMNS})  # no one can be active
-            parts = validate_tables(frames)
+            parts = validate_tables(frames, event_types=event_types)
             scores = score_partition(parts, models_bc.value, as_of=as_of, options=options)
         except ChurnError as e:
             raise RuntimeError(f"[churn:{type(e).__name__}] {e} [/churn]") from e

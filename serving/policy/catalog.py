@@ -40,6 +40,7 @@ PREDICTED_LTV = "predicted_ltv"
 LOYALTY_TIER = "loyalty_tier"
 CONTRACT_TYPE = "contract_type"
 OPEN_TICKETS = "open_tickets"
+DAYS_TO_BIRTHDAY = "days_to_birthday"
 STATUS = "status"
 STATUSES = ("active", "lapsed")
 """Statuses an offer's ``statuses`` rule may name (a cancelled customer gets no offer)."""
@@ -47,7 +48,7 @@ STATUSES = ("active", "lapsed")
 REQUIRED_COLUMNS: tuple[str, ...] = (CUSTOMER_ID, CHURN_PROBABILITY, PREDICTED_LTV)
 """Columns :func:`decide` needs."""
 
-OPTIONAL_COLUMNS: tuple[str, ...] = (LOYALTY_TIER, CONTRACT_TYPE, OPEN_TICKETS)
+OPTIONAL_COLUMNS: tuple[str, ...] = (LOYALTY_TIER, CONTRACT_TYPE, OPEN_TICKETS, DAYS_TO_BIRTHDAY)
 """Columns :func:`decide` uses when present; absent (or NA) means unknown, and an offer
 whose eligibility depends on an unknown value is not offered."""
 
@@ -199,6 +200,14 @@ class Offer(BaseModel):
         min_length=1,
         description="Customer statuses allowed (active, lapsed): win-back offers name "
         "lapsed; None for all.",
+    )
+    max_days_to_birthday: int | None = Field(
+        None,
+        strict=True,
+        ge=0,
+        le=365,
+        description="Only customers whose next birthday is at most this many days after "
+        "the cutoff (feature days_to_birthday); None for no rule.",
     )
 
     @model_validator(mode="after")

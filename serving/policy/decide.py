@@ -37,6 +37,7 @@ from features.schema import CUSTOMER_ID
 from serving.policy.catalog import (
     CHURN_PROBABILITY,
     CONTRACT_TYPE,
+    DAYS_TO_BIRTHDAY,
     LOYALTY_TIER,
     OPEN_TICKETS,
     PREDICTED_LTV,
@@ -213,6 +214,7 @@ class _Assessment:
     tier: pd.Series  # (n,) string, NA when unknown
     contract: pd.Series  # (n,) string, NA when unknown
     tickets: np.ndarray  # (n,) float, NaN when unknown
+    birthday: np.ndarray  # (n,) float, days to the next birthday, NaN when unknown
     status: pd.Series  # (n,) string, NA when unknown
     share: np.ndarray  # (n, m) float, uplift: share of would-be churners kept
     learned: np.ndarray  # (m,) bool, the offer's uplift comes from the model
@@ -276,10 +278,11 @@ def _assess(
     _check_range(customers, CHURN_PROBABILITY, p, ~((p >= 0) & (p <= 1)), "probabilities in [0, 1]")
     _check_range(customers, PREDICTED_LTV, ltv, ~np.isfinite(ltv), "finite numbers")
     tier, contract = _text(customers, LOYALTY_TIER), _text(customers, CONTRACT_TYPE)
-    tickets = (
-        _numeric(customers, OPEN_TICKETS)
-        if OPEN_TICKETS in customers.columns
+    tickets, birthday = (
+        _numeric(customers, column)
+        if column in customers.columns
         else np.full(len(customers), np.nan)
+        for column in (OPEN_TICKETS, DAYS_TO_BIRTHDAY)
     )
     segment = value_segment(ltv, catalog.segments)
     status = _text(customers, STATUS)
@@ -299,6 +302,7 @@ def _assess(
             "contract_types",
             "min_open_tickets",
             "statuses",
+            "max_days_to_birthday",
         )
     }
     segment_series = pd.Series(segment, dtype="string")
@@ -318,6 +322,8 @@ def _assess(
             rules["statuses"][:, j] = status.isin(offer.statuses).to_numpy(
                 dtype=bool, na_value=False
             )
+        if offer.max_days_to_birthday is not None:
+            rules["max_days_to_birthday"][:, j] = birthday <= offer.max_days_to_birthday
     eligible = np.logical_and.reduce(list(rules.values())) if m else np.ones((n, 0), bool)
     return _Assessment(
         risk=risk_band(p, catalog.risk),
@@ -326,6 +332,7 @@ def _assess(
         tier=tier,
         contract=contract,
         tickets=tickets,
+        birthday=birthday,
         status=status,
         share=share,
         learned=learned,
@@ -364,7 +371,8 @@ def decide(
     customers : pandas.DataFrame, shape (n, ...)
         One row per customer: ``customer_id``, ``churn_probability`` (0–1, over the
         churn horizon), ``predicted_ltv`` (currency units over the LTV horizon) and
-        optionally ``loyalty_tier``, ``contract_type`` and ``open_tickets``. A missing
+        optionally ``loyalty_tier``, ``contract_type``, ``open_tickets`` and
+        ``days_to_birthday``. A missing
         optional column, or NA in it, means unknown: offers whose rules need that value
         are not eligible.
     catalog : OfferCatalog

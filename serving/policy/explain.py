@@ -66,7 +66,8 @@ def explain(
     ----------
     customer : mapping
         One customer's ``churn_probability`` and ``predicted_ltv`` and optionally
-        ``customer_id``, ``loyalty_tier``, ``contract_type``, ``open_tickets`` (absent or
+        ``customer_id``, ``loyalty_tier``, ``contract_type``, ``open_tickets``,
+        ``days_to_birthday`` (absent or
         None: unknown).
     catalog : OfferCatalog
         The offers, segments and risk bands.
@@ -135,6 +136,13 @@ def _reasons(offer: Offer, a: _Assessment, j: int) -> list[str]:
         out.append(f"needs at least {need} open support ticket{plural}, {has}")
     if not a.rules["statuses"][0, j]:
         out.append(f"needs status {_either(offer.statuses)}, {_is(a.status[0], 'status')}")
+    if not a.rules["max_days_to_birthday"][0, j]:
+        has = (
+            "customer's birthday is unknown"
+            if math.isnan(a.birthday[0])
+            else f"customer's is in {a.birthday[0]:g} days"
+        )
+        out.append(f"needs a birthday within {offer.max_days_to_birthday} days, {has}")
     return out
 
 

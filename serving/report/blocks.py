@@ -47,6 +47,12 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "resolution_hours_median": ("median h", "num1"),
     "resolution_hours_mean": ("mean h", "num1"),
     "unresolved_tickets": ("unresolved", "int"),
+    "multi_category_buyers": ("buyers of 2+ categories", "int"),
+    "single_category_buyers": ("buyers of 1 category", "int"),
+    "upsell_rate_pct": ("upsell rate %", "num1"),
+    "engagement_index_mean": ("engagement index", "num1"),
+    "engagement_index_subscription": ("subscribers", "num1"),
+    "engagement_index_non_contractual": ("non-contractual", "num1"),
 }
 FORMATS = {
     "int": "{:,.0f}",

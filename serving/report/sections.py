@@ -97,7 +97,27 @@ KPI_SECTIONS: tuple[tuple[str, str, tuple[str, ...], str, tuple[str, ...]], ...]
             "unresolved_tickets",
         ),
     ),
+    (
+        "kpi-upsell",
+        "Upsell: buyers of several product categories",
+        ("upsell_rate_pct",),
+        "upsell",
+        ("multi_category_buyers", "single_category_buyers", "upsell_rate_pct"),
+    ),
+    (
+        "kpi-engagement",
+        "Engagement index, overall and by contract type",
+        ("engagement_index_mean",),
+        "engagement",
+        (
+            "engagement_index_mean",
+            "engagement_index_subscription",
+            "engagement_index_non_contractual",
+        ),
+    ),
 )
+OPTIONAL_SECTIONS = {"kpi-engagement": "engagement_index_mean"}
+"""Sections left out when their KPI has no value in any month (no ``events`` table)."""
 
 
 def _kpi_figure(name: str, kpis: pd.DataFrame):
@@ -133,6 +153,24 @@ def _kpi_figure(name: str, kpis: pd.DataFrame):
             {"avg_ltv": "average LTV"},
             "Average customer lifetime value",
             "Currency units",
+            None,
+            "",
+        ),
+        "upsell": (
+            {"upsell_rate_pct": "upsell rate (%)"},
+            "Upsell rate: 2+ categories vs 1 category buyers",
+            "% (multi / single-category buyers)",
+            {"multi_category_buyers": "buyers of 2+ categories"},
+            "Buyers",
+        ),
+        "engagement": (
+            {
+                "engagement_index_mean": "all customers",
+                "engagement_index_subscription": "subscribers",
+                "engagement_index_non_contractual": "non-contractual",
+            },
+            "Engagement index (last 30 days at month end)",
+            "Index, 0–100",
             None,
             "",
         ),
@@ -182,6 +220,9 @@ def kpi_sections(kpis: pd.DataFrame) -> list[Section]:
     """One section per KPI group: definitions, a plot per month, the numbers beside it."""
     out = []
     for section_id, title, defined, figure, columns in KPI_SECTIONS:
+        needed = OPTIONAL_SECTIONS.get(section_id)
+        if needed and not kpis[needed].notna().any():
+            continue
         out.append(
             Section(
                 id=section_id,

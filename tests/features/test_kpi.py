@@ -214,6 +214,55 @@ class TestMonthlyVoiceAndSupport:
         assert kpis["nps"].isna().all() and (kpis["tickets"] == 0).all()
 
 
+class TestUpsellAndEngagement:
+    """The seeds' upsell rate and the engagement index, worked out by hand."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def kpis(cls):
+        categories = {"2024-01-05": "food", "2024-01-10T12:00:00": "food", "2024-02-05": "food"}
+        categories |= {"2024-02-10": "home"}
+        orders = [{**t, "category": categories.get(t["ordered_at"])} for t in TRANSACTIONS]
+        orders.append(
+            {"customer_id": 5, "ordered_at": "2024-01-12", "amount": 5.0, "category": "tech"}
+        )
+        events = [
+            *(
+                {"customer_id": 1, "occurred_at": f"2024-01-{d}", "event_type": "login"}
+                for d in range(20, 30)
+            ),
+            {"customer_id": 3, "occurred_at": "2024-02-20", "event_type": "referral"},
+        ]
+        tables = make_tables(customers=CUSTOMERS, transactions=orders, events=events)
+        return monthly_kpis(tables, start="2024-01-01", end="2024-03-01")
+
+    def test_upsell_rate(self, kpis):
+        jan, feb = month(kpis, "2024-01-01"), month(kpis, "2024-02-01")
+        # January: 5 bought food and tech (multi), 1 only food (single); the refund is no order
+        assert jan[["multi_category_buyers", "single_category_buyers"]].tolist() == [1, 1]
+        assert jan["upsell_rate_pct"] == pytest.approx(100.0)
+        # February: 1 (food) and 3 (home) single; 6's order has no category
+        assert feb[["multi_category_buyers", "single_category_buyers"]].tolist() == [0, 2]
+        assert feb["upsell_rate_pct"] == pytest.approx(0.0)
+
+    def test_engagement_index(self, kpis):
+        jan, feb = month(kpis, "2024-01-01"), month(kpis, "2024-02-01")
+        third = 100 * 10 / 30  # 10 points in 30 days: 100 × 10 / (10 + 20)
+        # at Feb 1 the customers are 1 (10 logins in January), 3 and 5 (no events)
+        assert jan["engagement_index_mean"] == pytest.approx(third / 3)
+        assert jan["engagement_index_subscription"] == pytest.approx(third)
+        assert jan["engagement_index_non_contractual"] == pytest.approx(0.0)
+        # at Mar 1: 1, 3 (a referral, 10 points, on Feb 20), 5 and 6
+        assert feb["engagement_index_mean"] == pytest.approx(third / 4)
+        assert feb["engagement_index_subscription"] == pytest.approx(0.0)
+        assert feb["engagement_index_non_contractual"] == pytest.approx(third / 2)
+
+    def test_without_events_the_index_is_nan(self, tables, kpis):
+        bare = monthly_kpis(tables, start="2024-01-01", end="2024-03-01")
+        assert bare["engagement_index_mean"].isna().all()
+        assert bare["upsell_rate_pct"].isna().all()  # no categories in these orders
+
+
 class TestPeriod:
     def test_month_edges_keep_whole_months(self):
         edges = month_edges("2024-01-15", "2024-04-10")

@@ -1,9 +1,9 @@
 """Property tests of the two hard guarantees of the feature code.
 
 (a) No leakage: appending any events at or after ``as_of`` — new orders, tickets, survey
-    answers, offers, new sign-ups, and later resolutions or cancellations — changes no
-    feature. (b) Partition invariance: features of the whole base equal the
-    concatenation of the features of any partition of its customers.
+    answers, offers, engagement events, new sign-ups, and later resolutions or
+    cancellations — changes no feature. (b) Partition invariance: features of the whole
+    base equal the concatenation of the features of any partition of its customers.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ HOURS = 24 * 500
 ids = st.integers(1, N_CUSTOMERS)
 past_hours = st.integers(1, HOURS)  # hours before as_of
 future_hours = st.integers(0, HOURS)  # hours at or after as_of (0 = exactly at the cutoff)
+event_types = st.sampled_from(["session", "login", "email_open", "email_click", "review", "x"])
 
 
 def at(hours_before: int) -> pd.Timestamp:
@@ -36,6 +37,7 @@ def histories(draw):
             "signup_at": at(draw(st.integers(HOURS, HOURS + 500))),
             "plan": draw(st.sampled_from(["basic", None])),
             "country": draw(st.sampled_from(["DE", "FR", None])),
+            "birth_date": draw(st.sampled_from(["1990-07-10", "1984-02-29", None])),
         }
         for i in range(1, N_CUSTOMERS + 1)
     ]
@@ -46,14 +48,26 @@ def histories(draw):
             "amount": (-a if r else a),
             "is_refund": r,
             "discount": d,
+            "category": k,
         }
-        for c, h, a, r, d in draw(
+        for c, h, a, r, d, k in draw(
             st.lists(
-                st.tuples(ids, past_hours, st.floats(1, 500), st.booleans(), st.floats(0, 20)),
+                st.tuples(
+                    ids,
+                    past_hours,
+                    st.floats(1, 500),
+                    st.booleans(),
+                    st.floats(0, 20),
+                    st.sampled_from(["food", "home", None]),
+                ),
                 min_size=1,
                 max_size=40,
             )
         )
+    ]
+    events = [
+        {"customer_id": c, "occurred_at": at(h), "event_type": k}
+        for c, h, k in draw(st.lists(st.tuples(ids, past_hours, event_types), max_size=40))
     ]
     tickets = [
         {
@@ -101,6 +115,7 @@ def histories(draw):
         "support_tickets": tickets,
         "surveys": surveys,
         "offers": offers,
+        "events": events,
     }
 
 
@@ -134,13 +149,19 @@ def futures(draw, history):
         out["offers"].append(
             {"customer_id": c, "offered_at": later(h), "offer_id": "vip_upgrade", "accepted": True}
         )
+        out["events"].append({"customer_id": c, "occurred_at": later(h), "event_type": "login"})
     return out
 
 
+EVENT_COLUMNS = ["customer_id", "occurred_at", "event_type"]
+
+
 def features(frames: dict) -> pd.DataFrame:
-    return build_features(
-        make_tables(**{k: pd.DataFrame(v) for k, v in frames.items() if v}), as_of=AS_OF
-    )
+    """Features of hand-made rows; ``events`` is supplied even when it has no rows."""
+    tables = {k: pd.DataFrame(v) for k, v in frames.items() if v and k != "events"}
+    if "events" in frames:
+        tables["events"] = pd.DataFrame(frames["events"], columns=EVENT_COLUMNS)
+    return build_features(make_tables(**tables), as_of=AS_OF)
 
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

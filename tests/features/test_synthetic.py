@@ -55,12 +55,14 @@ COLUMNS = {
     ],
     "surveys": ["customer_id", "answered_at", "nps", "csat", "ces"],
     "offers": ["customer_id", "offered_at", "offer_id", "accepted", "cost"],
+    "events": ["customer_id", "occurred_at", "event_type", "value", "channel"],
 }
 TIME_COLUMNS = {
     "transactions": "ordered_at",
     "support_tickets": "opened_at",
     "surveys": "answered_at",
     "offers": "offered_at",
+    "events": "occurred_at",
 }
 
 
@@ -131,6 +133,18 @@ class TestDeterminism:
         }
         truth = [pq.read_table(tmp_path / d / "ground_truth.parquet") for d in ("small", "big")]
         assert truth[0].equals(truth[1])
+
+    def test_event_rate_changes_only_the_events(self, tmp_path):
+        generate(tmp_path / "one", customers=800, seed=3)
+        generate(tmp_path / "two", customers=800, seed=3, event_rate=2.0)
+        one, two = file_bytes(tmp_path / "one"), file_bytes(tmp_path / "two")
+        assert {k: v for k, v in one.items() if k != "events.csv"} == {
+            k: v for k, v in two.items() if k != "events.csv"
+        }
+        rows = [len(pd.read_csv(tmp_path / d / "events.csv")) for d in ("one", "two")]
+        assert 1.7 < rows[1] / rows[0] < 2.3
+        with pytest.raises(ValueError, match="event_rate"):
+            generate(tmp_path / "bad", customers=10, event_rate=0)
 
 
 class TestChurnRate:
@@ -291,6 +305,24 @@ class TestSignal:
         last = (before < 90 * DAY).sum()
         previous = ((before >= 90 * DAY) & (before < 180 * DAY)).sum()
         assert last < 0.95 * previous
+
+    def test_logins_fade_weeks_before_a_cancellation(self, frames, people):
+        """Subscribers log in less in the month before cancelling than two months before."""
+        gone = people[people.cancelled_at.notna()]
+        gone = gone[(gone.cancelled_at - gone.signup_at > 120 * DAY)]
+        logins = (
+            frames["events"]
+            .query("event_type == 'login'")
+            .join(gone.set_index("customer_id").cancelled_at, on="customer_id", how="inner")
+        )
+        before = logins.cancelled_at - logins.occurred_at
+        last = (before < 30 * DAY).sum()
+        earlier = ((before >= 60 * DAY) & (before < 90 * DAY)).sum()
+        assert last < 0.6 * earlier
+        assert set(frames["events"].event_type) <= set(schema.EVENT_FAMILIES)
+        reviews = frames["events"].query("event_type == 'review'")
+        assert reviews.value.between(1, 5).all() and len(reviews)
+        assert frames["events"].query("event_type != 'review'").value.isna().all()
 
     def test_higher_latent_hazard_churns_sooner(self, people):
         cutoff = pd.Timestamp("2024-01-01", tz="UTC")

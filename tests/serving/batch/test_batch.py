@@ -458,3 +458,16 @@ class TestUpliftSource:
         assert (out.loc[learned, "uplift_source"] == source).all()
         assert (out.loc[out["offer_id"].isna(), "uplift_source"] == source).all()
         assert set(out["uplift_source"]) <= {source, "catalog"}
+
+
+class TestFeatureNames:
+    def test_engagement_features_only_with_an_events_table(self):
+        from features.build import DEFAULT_WINDOWS
+        from features.engagement import engagement_feature_names
+        from serving.batch.runs import feature_names
+
+        plain_names = feature_names(ScoreOptions())
+        with_events = feature_names(ScoreOptions(), events=True)
+        engagement = engagement_feature_names(DEFAULT_WINDOWS)
+        assert not set(engagement) & set(plain_names)
+        assert with_events == [*plain_names, *engagement]

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from churn.cli import app
 from features.errors import ChurnError, DataContractError, EmptyBaseError
-from features.schema import CUSTOMER_ID
+from features.schema import CUSTOMER_ID, TABLES
 from serving.batch.local import score_base
 from serving.batch.reader import read_scores
 from serving.batch.runs import ScoreOptions
@@ -80,7 +80,7 @@ def test_cli_spark_engine_on_csv_then_campaign(batch_env, spark, tmp_path, monke
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     data = tmp_path / "csv"
     data.mkdir()
-    for name in ("customers", "transactions", "support_tickets", "surveys", "offers"):
+    for name in TABLES:  # every contract table, the engagement events too
         pd.read_parquet(batch_env.data / f"{name}.parquet").to_csv(
             data / f"{name}.csv", index=False
         )
@@ -158,6 +158,11 @@ def test_task_errors_come_back_as_churn_errors(batch_env, spark, tmp_path):
             "is_refund": [False, False],
         }
     ).to_parquet(data / "transactions.parquet")
+    # the models were trained with engagement events: without them the feature check
+    # refuses before any task runs
+    pd.DataFrame({CUSTOMER_ID: [1], "occurred_at": [stamp], "event_type": ["login"]}).to_parquet(
+        data / "events.parquet"
+    )
     with pytest.raises(ChurnError, match="is negative but is_refund is not true"):
         score_spark(
             data,

@@ -88,8 +88,10 @@ def chosen(frame: pd.DataFrame, cat: OfferCatalog) -> list:
 class TestLoadCatalog:
     def test_repository_catalog_has_the_six_seed_levers_and_a_win_back(self):
         cat = load_catalog(REPO_CATALOG)
-        assert cat.ids == (*OFFER_IDS, "win_back")  # the generator's levers, then win-back
+        # the generator's levers, then win-back and the birthday treat
+        assert cat.ids == (*OFFER_IDS, "win_back", "birthday_treat")
         assert cat.offer("win_back").statuses == ("lapsed",)
+        assert cat.offer("birthday_treat").max_days_to_birthday == 30
         assert all(o.cost >= 0 and 0.05 <= o.uplift <= 0.25 for o in cat.offers)
         assert cat.offer("free_month").contract_types == ("subscription",)
         assert cat.offer("priority_callback").min_open_tickets == 1
@@ -309,6 +311,19 @@ class TestDecide:
         frame = customers({"open_tickets": 0}, {"open_tickets": 2}, {"open_tickets": np.nan})
         assert chosen(frame, cat) == [None, "callback", None]
         assert chosen(frame.drop(columns="open_tickets"), cat) == [None, None, None]
+
+    def test_by_days_to_birthday(self):
+        cat = catalog(offer("birthday", max_days_to_birthday=30))
+        frame = customers(
+            {"days_to_birthday": 0},
+            {"days_to_birthday": 30},
+            {"days_to_birthday": 31},
+            {"days_to_birthday": np.nan},
+        )
+        assert chosen(frame, cat) == ["birthday", "birthday", None, None]
+        assert chosen(frame.drop(columns="days_to_birthday"), cat) == [None] * 4
+        [option] = explain(frame.iloc[2].to_dict(), cat)
+        assert option.reasons == ["needs a birthday within 30 days, customer's is in 31 days"]
 
     def test_negative_ltv_gets_nothing(self):
         assert chosen(customers({"predicted_ltv": -10.0}), catalog(offer("free"))) == [None]

@@ -42,6 +42,8 @@ KPI_SECTIONS = [
     "kpi-spend",
     "kpi-ltv",
     "kpi-support",
+    "kpi-upsell",
+    "kpi-engagement",
 ]
 ALL_SECTIONS = ["overview", *KPI_SECTIONS, "rfm", "scores", "models", "monitoring"]
 pytestmark = pytest.mark.usefixtures("isolated_mlflow")
@@ -232,6 +234,25 @@ class TestSections:
         section = report.html.split('id="monitoring"')[1].split("</section>")[0]
         assert "Retraining advised." in section and "age_years 0.55" in section
         assert "27.0%" in section  # observed churn rate
+
+    def test_upsell_and_engagement_numbers_are_the_kpis(self, report, tables):
+        from features.kpi import monthly_kpis
+
+        last = monthly_kpis(tables).iloc[-1]
+        for section, column in (
+            ("kpi-upsell", "upsell_rate_pct"),
+            ("kpi-engagement", "engagement_index_mean"),
+        ):
+            html = report.html.split(f'id="{section}"')[1].split("</section>")[0]
+            assert f"<td>{last[column]:,.1f}</td>" in html
+        assert "two or more product categories" in report.html  # in the definitions
+
+    def test_without_events_no_engagement_section(self, tables, tmp_path):
+        from dataclasses import replace
+
+        bare = replace(tables, absent=tables.absent | {"events"})
+        report = make_report(bare, tracking_uri=f"sqlite:///{tmp_path / 'none.db'}")
+        assert "kpi-engagement" not in report.section_ids and "kpi-upsell" in report.section_ids
 
 
 class TestSelfContained:
