@@ -22,6 +22,7 @@ demo: venv
 	$(BIN)/churn generate --customers $(CUSTOMERS) --seed 7 --out $(DATA)
 	$(BIN)/churn features --data $(DATA) --as-of $(AS_OF)
 	$(BIN)/churn train --data $(DATA) --promote
+	$(BIN)/churn train-uplift --data $(DATA) --promote
 	$(BIN)/churn models
 	$(BIN)/churn features --data $(DATA) --as-of $(SCORE_AS_OF)
 	$(BIN)/churn score --data $(DATA) --as-of $(SCORE_AS_OF) --out $(DATA)/scores.parquet
