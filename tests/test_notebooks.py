@@ -8,7 +8,6 @@ notebook still generates or trains what it needs when run on its own.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import nbformat
@@ -19,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 CELL_TIMEOUT_S = 600
-NOTEBOOK_BUDGET_S = 240
+"""A hang guard, not a speed test: run time belongs in benchmarks (shared machines are noisy)."""
 
 
 @pytest.fixture(scope="module")
@@ -59,16 +58,13 @@ def test_notebook_runs(path, workdir, monkeypatch):
     ):
         monkeypatch.delenv(name, raising=False)
     nb = nbformat.read(path, as_version=4)
-    started = time.perf_counter()
     NotebookClient(
         nb,
         timeout=CELL_TIMEOUT_S,
         kernel_name="python3",
         resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
     ).execute()
-    elapsed = time.perf_counter() - started
     errors = [
         o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
     ]
     assert not errors
-    assert elapsed < NOTEBOOK_BUDGET_S, f"{path.name} took {elapsed:.0f} s"
