@@ -77,8 +77,17 @@ DataOpt = Annotated[
 
 
 def read_settings(config: Path | None) -> Settings:
-    """The settings of ``config`` (or the default file) overlaid by ``CHURN_*`` variables."""
-    return load_settings(config)
+    """The settings of ``config`` (or the default file) overlaid by ``CHURN_*`` variables.
+
+    Also sets the process's thread budget (``[compute] threads``, else the cores it may
+    use; see :mod:`training.compute`).
+    """
+    from training.compute import limit_native_threads, set_threads
+
+    settings = load_settings(config)
+    set_threads(settings.compute.threads)
+    limit_native_threads()
+    return settings
 
 
 def note_default_offers(settings: Settings) -> None:

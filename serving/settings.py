@@ -73,6 +73,17 @@ class FeatureSettings(BaseModel):
     partitions: int = Field(4, ge=1, description="Customer partitions built one at a time.")
 
 
+class ComputeSettings(BaseModel):
+    """Threads of the native pools (LightGBM's OpenMP, BLAS); section ``[compute]``."""
+
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="Threads per fit or predict; unset: the cores this process may use "
+        "(affinity mask and cgroup CPU quota), one for small fits.",
+    )
+
+
 class TrainingSettings(BaseModel):
     """Labels, cutoffs and model training."""
 
@@ -190,6 +201,7 @@ class Settings(BaseSettings):
         default_factory=ImportSettings, validation_alias=AliasChoices("import", "churn_import")
     )
     features: FeatureSettings = FeatureSettings()
+    compute: ComputeSettings = ComputeSettings()
     training: TrainingSettings = TrainingSettings()
     uplift: UpliftSettings = UpliftSettings()
     scoring: ScoringSettings = ScoringSettings()

@@ -24,6 +24,7 @@ from features.build import DEFAULT_WINDOWS
 from features.files import fingerprint
 from features.schema import CONTRACT_VERSION, CUSTOMER_ID
 from features.tables import Tables
+from training.compute import budget_record
 from training.dataset import (
     CutoffPlan,
     btyd_at,
@@ -271,7 +272,7 @@ def _log_provenance(tables, config, churn_plan, ltv_plan, churn_sets, ltv_sets) 
         "ltv_refit_train": ltv_sets[2],
     }
     mlflow.log_params({f"rows.{k}": len(v) for k, v in rows.items() if v is not None})
-    mlflow.log_params({"population": config.population})
+    mlflow.log_params({"population": config.population, **budget_record()})
     mlflow.log_metrics(
         {
             "churn_base_rate_train": float(churn_sets.train["churned"].mean()),

@@ -68,6 +68,7 @@ from serving.policy.explain import explain
 from serving.policy.scoring import learned_uplift
 from serving.policy.scoring import score as score_features_frame
 from serving.settings import Settings, load_settings
+from training.compute import limit_native_threads, set_threads
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +130,14 @@ class ServiceConfig:
 
 @functools.cache
 def worker_config() -> ServiceConfig:
-    """The worker's :class:`ServiceConfig`, read once (the service and its middlewares)."""
-    return ServiceConfig.from_settings(load_settings())
+    """The worker's :class:`ServiceConfig`, read once (the service and its middlewares).
+
+    Also sets the worker's thread budget (:mod:`training.compute`).
+    """
+    settings = load_settings()
+    set_threads(settings.compute.threads)
+    limit_native_threads()
+    return ServiceConfig.from_settings(settings)
 
 
 STATE = StateHolder()

@@ -23,6 +23,8 @@ import lightgbm as lgb
 import numpy as np
 import scipy.sparse as sp
 
+from training.compute import predict
+
 
 @dataclass(frozen=True)
 class PathAttribution:
@@ -84,7 +86,7 @@ class PathAttribution:
         ``X`` is the model matrix ``booster.predict`` takes; each row sums, with
         :attr:`bias`, to the raw score.
         """
-        leaves = booster.predict(X, pred_leaf=True, num_iteration=self.num_iteration)
+        leaves = predict(booster, X, pred_leaf=True, num_iteration=self.num_iteration)
         leaves = np.asarray(leaves, dtype="int64").reshape(len(leaves), -1)
         n, trees = leaves.shape
         indicator = sp.csr_matrix(

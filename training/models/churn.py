@@ -26,6 +26,7 @@ from sklearn.model_selection import GroupKFold
 
 from features.errors import ConfigError
 from features.schema import CUSTOMER_ID
+from training.compute import predict, thread_budget
 from training.models.attribution import PathAttribution
 from training.models.btyd import BTYDFeatures
 from training.models.matrix import FeatureModel, FeatureSpec
@@ -73,10 +74,17 @@ def lgb_params(params: dict | None, seed: int, *, rows: int | None = None) -> di
 
     Without ``min_data_in_leaf`` in ``params``, it is :data:`MIN_LEAF_SHARE` of ``rows``
     (the training rows) within :data:`MIN_LEAF_RANGE`, or 40 when ``rows`` is unknown.
+    Without ``num_threads``, the :func:`~training.compute.thread_budget` of ``rows``.
     """
     low, high = MIN_LEAF_RANGE
     leaf = 40 if rows is None else int(min(max(rows * MIN_LEAF_SHARE, low), high))
-    return {**DEFAULT_PARAMS, "min_data_in_leaf": leaf, **(params or {}), "seed": seed}
+    return {
+        **DEFAULT_PARAMS,
+        "min_data_in_leaf": leaf,
+        "num_threads": thread_budget(rows),
+        **(params or {}),
+        "seed": seed,
+    }
 
 
 def monotone_constraints(names: list[str]) -> list[int]:
@@ -214,8 +222,8 @@ class ChurnModel(FeatureModel):
                 booster = _fixed(
                     fit_booster(X.iloc[fit_rows], y[fit_rows], params=params, rounds=self.rounds)
                 )
-            oof[held_out] = booster.predict(
-                X_out, raw_score=True, num_iteration=booster.best_iteration
+            oof[held_out] = predict(
+                booster, X_out, raw_score=True, num_iteration=booster.best_iteration
             )
             rounds.append(booster.best_iteration)
         n_rounds = self.rounds or max(1, int(np.median(rounds)))
@@ -228,7 +236,7 @@ class ChurnModel(FeatureModel):
         return oof[keep], y[keep]
 
     def _raw(self, X: pd.DataFrame) -> np.ndarray:
-        return self.booster_.predict(X, raw_score=True, num_iteration=self.booster_.best_iteration)
+        return predict(self.booster_, X, raw_score=True, num_iteration=self.booster_.best_iteration)
 
     def _calibrate(self, raw: np.ndarray, method: str) -> np.ndarray:
         if method == "none":
@@ -258,7 +266,7 @@ class ChurnModel(FeatureModel):
                 paths = self.__dict__["_paths"] = PathAttribution.of(self.booster_, n_iter)
             contrib = paths.contributions(self.booster_, X)
         elif method == "shap":
-            contrib = self.booster_.predict(X, pred_contrib=True, num_iteration=n_iter)[:, :-1]
+            contrib = predict(self.booster_, X, pred_contrib=True, num_iteration=n_iter)[:, :-1]
         else:
             raise ConfigError("attribution", method, f"one of {ATTRIBUTIONS}")
         return pd.DataFrame(contrib, columns=self.spec_.names, index=frame.index)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import ConfigError
+from training.compute import predict
 from training.models.btyd import BTYDFeatures
 from training.models.churn import fit_booster, lgb_params
 from training.models.matrix import FeatureModel, FeatureSpec
@@ -115,7 +116,7 @@ class LTVModel(FeatureModel):
 
     def _predict(self, part: str, X: pd.DataFrame, **kwargs) -> np.ndarray:
         booster = self.boosters_[part]
-        return booster.predict(X, num_iteration=booster.best_iteration or None, **kwargs)
+        return predict(booster, X, num_iteration=booster.best_iteration or None, **kwargs)
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Per-feature contributions to the log of expected spend, shape (n, n_features).

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import ConfigError
+from training.compute import thread_budget
 from training.models.matrix import FeatureModel, FeatureSpec
 from training.uplift_data import NO_OFFER, TREATMENT
 
@@ -54,7 +55,6 @@ DEFAULT_PARAMS: dict[str, object] = {
     "verbose": -1,
     "deterministic": True,
     "force_row_wise": True,
-    "n_jobs": 1,
 }
 SHIFT_PARAMS: dict[str, object] = {
     "n_estimators": 60,
@@ -140,7 +140,13 @@ class UpliftModel(FeatureModel):
 
     def _lgb(self, kind: str, rows: int, **extra) -> lgb.LGBMModel:
         leaf = int(min(max(rows * 0.02, 20), 200))
-        params = {**DEFAULT_PARAMS, "min_child_samples": leaf, **(self.params or {}), **extra}
+        params = {
+            **DEFAULT_PARAMS,
+            "min_child_samples": leaf,
+            "n_jobs": thread_budget(rows),
+            **(self.params or {}),
+            **extra,
+        }
         params["random_state"] = self.seed
         return lgb.LGBMClassifier(**params) if kind == "clf" else lgb.LGBMRegressor(**params)
 
