@@ -129,7 +129,8 @@ class EventView:
             pos, values = pos[mask], values[mask]
         if np.isnan(values).any():
             values = np.nan_to_num(values)
-        return np.bincount(pos, weights=values, minlength=self.n)
+        # float64 even for no rows (bincount of empty weights gives int64)
+        return np.bincount(pos, weights=values, minlength=self.n).astype("float64", copy=False)
 
     def mean(self, values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Mean of the non-NaN ``values`` per customer; NaN where there are none."""

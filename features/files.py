@@ -1,8 +1,9 @@
 """The files of the contract tables: where they are, their bytes' digest, reading one as is.
 
 A table ``<name>`` lives in the data folder as ``<name>.parquet`` or ``<name>.csv``
-(Parquet first). Reading here does no renaming and no typing; that is
-:mod:`features.load`'s job.
+(Parquet first); a Parquet table may also be a folder of Parquet files,
+``<name>.parquet/`` or ``<name>/``, hive-partitioned (``month=2025-01/part-0.parquet``)
+or not. Reading here does no renaming and no typing; that is :mod:`features.load`'s job.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from features.errors import Problem
 from features.schema import TABLES
@@ -25,10 +25,28 @@ def fingerprint(path: Path, *, chunk_bytes: int = 1 << 22) -> str:
     """SHA-256 of a file's bytes, hex, for snapshot and run metadata.
 
     Remembered per (path, size, modification time) within the process, so checking a
-    snapshot against the data and recording the data costs one read of each file.
+    snapshot against the data and recording the data costs one read of each file. A
+    folder table's digest covers each Parquet file's path (relative) and bytes.
     """
-    stat = Path(path).stat()
+    path = Path(path)
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for part in parquet_parts(path):
+            digest.update(f"{part.relative_to(path).as_posix()}\0".encode())
+            digest.update(bytes.fromhex(fingerprint(part, chunk_bytes=chunk_bytes)))
+        return digest.hexdigest()
+    stat = path.stat()
     return _fingerprint(str(path), stat.st_size, stat.st_mtime_ns, chunk_bytes)
+
+
+def parquet_parts(folder: Path) -> list[Path]:
+    """The Parquet files below ``folder``, sorted (hidden and ``_``-prefixed names skipped)."""
+    return sorted(
+        p
+        for p in folder.rglob("*.parquet")
+        if p.is_file()
+        and not any(part.startswith((".", "_")) for part in p.relative_to(folder).parts)
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -41,12 +59,35 @@ def _fingerprint(path: str, size: int, mtime_ns: int, chunk_bytes: int) -> str:
 
 
 def find_table_file(data_dir: Path, table: str) -> Path | None:
-    """Return ``data_dir/<table>.parquet`` or ``.csv`` (Parquet first), or None."""
+    """Return ``data_dir/<table>.parquet`` (file or folder), ``<table>.csv``, or a folder
+    ``<table>/`` holding Parquet files; else None."""
     for suffix in SUFFIXES:
         path = data_dir / f"{table}{suffix}"
-        if path.is_file():
+        if path.is_file() or (suffix == ".parquet" and path.is_dir()):
             return path
+    folder = data_dir / table
+    if folder.is_dir() and parquet_parts(folder):
+        return folder
     return None
+
+
+def is_parquet(path: Path) -> bool:
+    """Whether the table at ``path`` is Parquet (a ``.parquet`` file, or a folder of them)."""
+    return path.is_dir() or path.suffix == ".parquet"
+
+
+def parquet_dataset(path: Path):
+    """A ``pyarrow.dataset`` over a Parquet table file or folder (hive partitions read)."""
+    import pyarrow.dataset as ds
+
+    if path.is_dir():
+        return ds.dataset(
+            parquet_parts(path),
+            format="parquet",
+            partitioning=ds.HivePartitioning.discover(),
+            partition_base_dir=str(path),
+        )
+    return ds.dataset(path, format="parquet")
 
 
 def table_files(data_dir: str | Path) -> dict[str, Path]:
@@ -67,8 +108,8 @@ def read_file(
     """
     name = path.name
     try:
-        if path.suffix == ".parquet":
-            return pq.read_table(path).to_pandas(), None
+        if is_parquet(path):
+            return parquet_dataset(path).to_table().to_pandas(), None
         frame = pd.read_csv(path, engine="pyarrow", sep=delimiter, encoding=encoding)
     except (pa.ArrowInvalid, pa.ArrowException, UnicodeDecodeError, ValueError, OSError) as e:
         detail = str(e).splitlines()[0][:200]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,8 @@ from features.tables import Tables
 from features.timestamps import end_of_today, parse_timestamps
 
 log = logging.getLogger(__name__)
+
+IdKind = Literal["auto", "int", "str"]
 
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
@@ -112,6 +115,8 @@ def validate_tables(
     sources: Mapping[str, Path] | None = None,
     now: pd.Timestamp | None = None,
     event_types: EventTypeMap | None = None,
+    id_kind: IdKind = "auto",
+    log_warnings: bool = True,
 ) -> Tables:
     """Validate in-memory frames (contract column names) and return :class:`Tables`.
 
@@ -119,7 +124,12 @@ def validate_tables(
     (and are listed in :attr:`Tables.absent`). ``sources`` names the file of each table
     for messages; ``now`` is the clock future events are reported against (default:
     now); ``event_types`` maps the user's event types onto the families (see
-    :func:`load_tables`). Raises :class:`DataContractError` listing every problem.
+    :func:`load_tables`). ``id_kind`` gives ``customer_id`` its dtype: ``"int"``
+    (int64), ``"str"``, or ``"auto"`` (int64 when every id is a whole number); a reader
+    of one customer partition at a time passes what it found over all of them, so
+    every partition gets the same dtype. ``log_warnings=False`` leaves the logging of
+    :attr:`Tables.warnings` to the caller. Raises :class:`DataContractError` listing
+    every problem.
     """
     sources = dict(sources or {})
     families = event_family_map(event_types)
@@ -145,12 +155,18 @@ def validate_tables(
         raise DataContractError(problems)
     absent = frozenset(name for name in TABLES if name not in frames)
     tables = Tables(**out, sources=sources, absent=absent)
-    _unify_ids(tables)
+    _unify_ids(tables, id_kind)
     notes += _report_future(tables, files, end_of_today(now))
     tables.warnings = notes + _report_unknown_customers(tables, files)
-    for w in tables.warnings:
+    for w in tables.warnings if log_warnings else ():
         log.warning("%s", w)
     return tables
+
+
+def empty_tables(*, absent: frozenset[str] = frozenset()) -> Tables:
+    """Tables with no rows, typed as validated tables are (``absent``: optional tables
+    left out). What the per-partition code gives for them fixes its output's schema."""
+    return Tables(**{name: _empty(spec) for name, spec in TABLES.items()}, absent=absent)
 
 
 def _empty(spec: TableSpec) -> pd.DataFrame:
@@ -355,10 +371,12 @@ def _check_customers(customers: pd.DataFrame, file: str) -> list[Problem]:
     return []
 
 
-def _unify_ids(tables: Tables) -> None:
+def _unify_ids(tables: Tables, id_kind: IdKind = "auto") -> None:
     """Give ``customer_id`` one dtype everywhere: int64 when every id is an integer, else str."""
     frames = tables.frames()
-    as_int = all(_integer_like(f[CUSTOMER_ID]) for f in frames.values())
+    as_int = id_kind == "int" or (
+        id_kind == "auto" and all(integer_like(f[CUSTOMER_ID]) for f in frames.values())
+    )
     for frame in frames.values():
         ids = frame[CUSTOMER_ID]
         frame[CUSTOMER_ID] = (
@@ -366,7 +384,8 @@ def _unify_ids(tables: Tables) -> None:
         )
 
 
-def _integer_like(ids: pd.Series) -> bool:
+def integer_like(ids: pd.Series) -> bool:
+    """Whether every id in ``ids`` is a whole number (an empty column is)."""
     if pd.api.types.is_integer_dtype(ids):
         return True
     if not len(ids):

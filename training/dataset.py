@@ -144,6 +144,35 @@ def plan_cutoffs(
     )
 
 
+def run_plans(
+    end: pd.Timestamp,
+    start: pd.Timestamp,
+    *,
+    horizon_days: int,
+    ltv_horizon_days: int,
+    train_cutoffs: int,
+    spacing_days: int,
+) -> tuple[CutoffPlan, CutoffPlan]:
+    """The churn plan (with calibration) and the LTV plan of a run on data ``start``–``end``."""
+    churn_plan = plan_cutoffs(
+        end,
+        horizon_days=horizon_days,
+        train_cutoffs=train_cutoffs,
+        spacing_days=spacing_days,
+        calibration=True,
+        data_start=start,
+    )
+    ltv_plan = plan_cutoffs(
+        end,
+        horizon_days=ltv_horizon_days,
+        train_cutoffs=train_cutoffs,
+        spacing_days=spacing_days,
+        calibration=False,
+        data_start=start,
+    )
+    return churn_plan, ltv_plan
+
+
 def labelled_features(
     tables: Tables,
     cutoffs: Sequence[pd.Timestamp],

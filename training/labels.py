@@ -25,17 +25,24 @@ from features.schema import CONTRACT_TYPES, CUSTOMER_ID
 from features.tables import Tables
 
 
-def check_horizon(tables: Tables, cutoff: pd.Timestamp, horizon_days: int) -> None:
+def check_horizon(
+    tables: Tables,
+    cutoff: pd.Timestamp,
+    horizon_days: int,
+    *,
+    data_end: pd.Timestamp | None = None,
+) -> None:
     """Refuse a cutoff whose ``horizon_days`` of outcomes reach past the end of the data.
 
     The data is taken to cover every day up to and including the day of its latest
-    event (UTC).
+    event (UTC): ``data_end``, by default :meth:`Tables.data_end` (a caller holding one
+    customer partition passes the end of the whole data).
 
     Raises
     ------
     IncompleteHorizonError
     """
-    data_end = tables.data_end()
+    data_end = tables.data_end() if data_end is None else data_end
     if cutoff + pd.Timedelta(days=horizon_days) > data_end.floor("D") + pd.Timedelta(days=1):
         raise IncompleteHorizonError(f"{cutoff:%Y-%m-%d}", horizon_days, f"{data_end:%Y-%m-%d}")
 
@@ -139,6 +146,7 @@ def make_labels(
     ltv_horizon_days: int | None = 365,
     min_orders: int = 1,
     active_days: int | None = 90,
+    data_end: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Churn and LTV labels of the customers active at ``cutoff``.
 
@@ -157,6 +165,8 @@ def make_labels(
     active_days : int or None, default 90
         An order within this many days before ``t`` is needed to count as active; None
         drops the condition.
+    data_end : Timestamp, optional
+        The end of the data the horizons are checked against (see :func:`check_horizon`).
 
     Returns
     -------
@@ -170,7 +180,7 @@ def make_labels(
         When ``t + H`` (or ``t + L``) is after the end of the data.
     """
     cutoff = as_utc(cutoff)
-    check_horizon(tables, cutoff, max(horizon_days, ltv_horizon_days or 0))
+    check_horizon(tables, cutoff, max(horizon_days, ltv_horizon_days or 0), data_end=data_end)
     labels = active_customers(tables, cutoff, min_orders=min_orders, active_days=active_days)
     ids = pd.Index(labels[CUSTOMER_ID])
 

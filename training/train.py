@@ -8,11 +8,10 @@ with its own metrics and plots. The LightGBM models are registered as
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -21,31 +20,32 @@ import numpy as np
 import pandas as pd
 
 from features.build import DEFAULT_WINDOWS
-from features.files import fingerprint
-from features.schema import CONTRACT_VERSION, CUSTOMER_ID
+from features.errors import EmptyTrainingSetError
+from features.partitioned import CustomerPartitions
 from features.tables import Tables
-from training.compute import budget_record
-from training.dataset import (
-    CutoffPlan,
-    btyd_at,
-    cutoff_features,
-    data_start,
-    labelled_features,
-    plan_cutoffs,
-)
+from training.dataset import CutoffPlan, run_plans
 from training.evaluation import churn_plots, explain_plots, ltv_plots
 from training.evaluation.churn_metrics import churn_metrics
 from training.evaluation.ltv_metrics import decile_table, ltv_metrics
 from training.models.baselines import LogisticChurn, RecencyHeuristic, historical_average_ltv
-from training.models.btyd import BTYDFeatures
+from training.models.btyd import BTYDFeatures, with_btyd_features
 from training.models.churn import ChurnModel
 from training.models.ltv import VARIANTS, LTVModel
 from training.registry.registry import CHURN_MODEL, LTV_MODEL, log_and_register
-from training.registry.tracking import configure, git_commit
+from training.registry.tracking import configure
+from training.run_record import LIGHTGBM, child, log_provenance, version_tags
+from training.training_set import (
+    BTYD_MAX_ROWS,
+    SetSpec,
+    TrainingSet,
+    build_local,
+    check_not_empty,
+)
+
+Builder = Callable[..., TrainingSet]
+LTV_ROLES = ("ltv_train", "ltv_validation", "ltv_refit_train")
 
 log = logging.getLogger(__name__)
-
-LIGHTGBM = "lightgbm"
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,9 @@ class TrainConfig:
     sla_hours: float = 48.0
     calibration: str = "auto"
     lgb_params: dict | None = None
+    max_rows: int | None = 500_000
+    """Rows the fits read at most: above it, a customer-level sample (the rate is logged);
+    the validation cutoff is judged on every customer."""
 
     @property
     def population(self) -> str:
@@ -103,19 +106,23 @@ class TrainResult:
 
 
 def train(
-    tables: Tables,
+    data: Tables | CustomerPartitions,
     *,
     config: TrainConfig = TrainConfig(),
     tracking_uri: str | None = None,
     register: bool = True,
     on_step: Callable[[str], None] | None = None,
+    builder: Builder | None = None,
+    work_dir: str | Path | None = None,
 ) -> TrainResult:
     """Train, evaluate and (optionally) register both models; see the module doc.
 
     Parameters
     ----------
-    tables : Tables
-        Validated tables with enough history for the cutoff plans.
+    data : Tables or CustomerPartitions
+        Validated tables (split in memory), or tables read one customer partition at a
+        time (:meth:`~features.partitioned.CustomerPartitions.open`), with enough
+        history for the cutoff plans.
     config : TrainConfig
     tracking_uri : str, optional
         MLflow tracking URI (``MLFLOW_TRACKING_URI`` wins).
@@ -123,80 +130,129 @@ def train(
         Register the refit LightGBM models (alias ``challenger``).
     on_step : callable, optional
         Called with a short description before each step (for a progress display).
+    builder : callable, optional
+        Builds the training set: ``builder(source, spec, folder, on_partition=...)``
+        returning a :class:`~training.training_set.TrainingSet`; default
+        :func:`~training.training_set.build_local` (``training.spark_set.SparkBuilder``
+        runs the same per-partition code on Spark). Its ``engine`` attribute, when it has
+        one, is logged.
+    work_dir : path, optional
+        Folder to write the training set in (kept); default a temporary folder, removed
+        after the run. On a Spark cluster, a folder every executor can write.
     """
     step = on_step or (lambda _: None)
     configure(tracking_uri)
-    end, start = tables.data_end(), data_start(tables)
-    churn_plan = plan_cutoffs(
+    source = data if isinstance(data, CustomerPartitions) else CustomerPartitions.of_tables(data)
+    span = source.time_span()
+    end = span.end
+    churn_plan, ltv_plan = run_plans(
         end,
+        span.start,
         horizon_days=config.horizon_days,
+        ltv_horizon_days=config.ltv_horizon_days,
         train_cutoffs=config.train_cutoffs,
         spacing_days=config.spacing_days,
-        calibration=True,
-        data_start=start,
-    )
-    ltv_plan = plan_cutoffs(
-        end,
-        horizon_days=config.ltv_horizon_days,
-        train_cutoffs=config.train_cutoffs,
-        spacing_days=config.spacing_days,
-        calibration=False,
-        data_start=start,
     )
     if churn_plan.reduced:
         step(f"short history, reduced plan: {churn_plan.reduced}")
         log.warning("churn cutoff plan reduced: %s", churn_plan.reduced)
-    cache: dict = {}
-    needed = sorted(
-        {
-            *churn_plan.train,
-            *churn_plan.refit_train,
-            *ltv_plan.train,
-            *ltv_plan.refit_train,
-            churn_plan.validation,
-            ltv_plan.validation,
-        }
+    spec = SetSpec.of_plans(
+        churn_plan,
+        ltv_plan,
+        data_end=end,
+        horizon_days=config.horizon_days,
+        ltv_horizon_days=config.ltv_horizon_days,
+        active_days=config.active_days,
+        windows=tuple(config.windows),
+        sla_hours=config.sla_hours,
+        seed=config.seed,
     )
+    with tempfile.TemporaryDirectory(prefix="churn-training-set-") as tmp:
+        folder = Path(work_dir) if work_dir is not None else Path(tmp)
+        step(
+            f"building the training set: {len(spec.cutoffs)} cutoffs in one pass over "
+            f"{source.partitions} customer partition(s)"
+        )
+        rows = (builder or build_local)(
+            source,
+            spec,
+            folder,
+            on_partition=lambda done, total: step(
+                f"building the training set: partition {done}/{total}"
+            ),
+        )
+        check_not_empty(rows, spec, source.customer_count())
+        rate = rows.sample_rate(churn_plan.train, config.max_rows)
+        if rate < 1.0:
+            step(f"training on a customer sample of rate {rate:.4f} ([training] max_rows)")
+        return _train_and_log(
+            rows,
+            source,
+            churn_plan,
+            ltv_plan,
+            config=config,
+            rate=rate,
+            register=register,
+            step=step,
+            engine=getattr(builder, "engine", "local"),
+        )
 
-    def frames(cutoffs: Sequence[pd.Timestamp | None], ltv: bool) -> pd.DataFrame | None:
+
+def _train_and_log(
+    rows: TrainingSet,
+    source: CustomerPartitions,
+    churn_plan: CutoffPlan,
+    ltv_plan: CutoffPlan,
+    *,
+    config: TrainConfig,
+    rate: float,
+    register: bool,
+    step: Callable[[str], None],
+    engine: str,
+) -> TrainResult:
+    """Fit, judge, log and register both models from the training set ``rows``."""
+    end = source.time_span().end
+
+    def frames(cutoffs: Sequence[pd.Timestamp | None], ltv: bool, sampled: bool = True):
         if not cutoffs or cutoffs[0] is None:
             return None
-        return labelled_features(
-            tables,
-            cutoffs,
-            horizon_days=config.horizon_days,
-            ltv_horizon_days=config.ltv_horizon_days if ltv else None,
-            active_days=config.active_days,
-            windows=config.windows,
-            sla_hours=config.sla_hours,
-            cache=cache,
+        frame = rows.frame(cutoffs, ltv=ltv, rate=rate if sampled else 1.0)
+        if frame.empty:
+            raise EmptyTrainingSetError(
+                [f"{c:%Y-%m-%d}" for c in cutoffs], source.customer_count(), config.active_days
+            )
+        horizon = config.ltv_horizon_days if ltv else config.horizon_days
+        return pd.concat(
+            [
+                with_btyd_features(part, rows.btyd_at(cutoff), horizon_days=horizon)
+                for cutoff, part in frame.groupby("cutoff", sort=True)
+            ],
+            ignore_index=True,
         )
-
-    for i, cutoff in enumerate(needed, 1):
-        step(f"building features and BTYD fits as of {cutoff:%Y-%m-%d} ({i}/{len(needed)})")
-        features = cutoff_features(
-            tables, cutoff, windows=config.windows, sla_hours=config.sla_hours, cache=cache
-        )
-        btyd_at(features, cutoff, cache=cache)
-    churn_sets = ChurnSets(
-        frames(churn_plan.train, False),
-        frames([churn_plan.calibration], False),
-        frames([churn_plan.validation], False),
-        frames(churn_plan.refit_train, False),
-        frames([churn_plan.refit_calibration], False),
-    )
-    ltv_sets = [
-        frames(ltv_plan.train, True),
-        frames([ltv_plan.validation], True),
-        frames(ltv_plan.refit_train, True),
-    ]
 
     def btyd(cutoffs: Sequence[pd.Timestamp | None], horizon: int) -> BTYDFeatures:
         newest = max(t for t in cutoffs if t is not None)
-        return BTYDFeatures(btyd_at(cache[newest], newest, cache=cache), horizon)
+        return BTYDFeatures(rows.btyd_at(newest), horizon)
 
+    step("reading the churn training, calibration and validation rows")
+    churn_sets = ChurnSets(
+        frames(churn_plan.train, False),
+        frames([churn_plan.calibration], False),
+        frames([churn_plan.validation], False, sampled=False),
+        frames(churn_plan.refit_train, False),
+        frames([churn_plan.refit_calibration], False),
+    )
     with mlflow.start_run(run_name=f"train data-end {end:%Y-%m-%d}") as parent:
-        _log_provenance(tables, config, churn_plan, ltv_plan, churn_sets, ltv_sets)
+        log_provenance(source, config, churn_plan, ltv_plan, churn_sets)
+        mlflow.log_params(
+            {
+                "training.engine": engine,
+                "training.sample_rate": f"{rate:.6g}",
+                "training.max_rows": config.max_rows,
+                "training.partitions": source.partitions,
+                "training.btyd_max_rows": BTYD_MAX_ROWS,
+            }
+        )
         step("training the churn models (validated, baselines, then the refit to deploy)")
         churn = _train_churn(
             churn_plan,
@@ -206,6 +262,21 @@ def train(
                 btyd([*churn_plan.train, churn_plan.calibration], config.horizon_days),
                 btyd([*churn_plan.refit_train, churn_plan.refit_calibration], config.horizon_days),
             ),
+        )
+        del churn_sets
+        step("reading the LTV training and validation rows")
+        ltv_sets = [
+            frames(ltv_plan.train, True),
+            frames([ltv_plan.validation], True, sampled=False),
+            frames(ltv_plan.refit_train, True),
+        ]
+        mlflow.log_params(
+            {
+                f"rows.{k}": len(v)
+                for k, v in zip(
+                    ("ltv_train", "ltv_validation", "ltv_refit_train"), ltv_sets, strict=True
+                )
+            }
         )
         step("training the LTV models (validated, baselines, then the refit to deploy)")
         ltv = _train_ltv(
@@ -217,6 +288,7 @@ def train(
                 btyd(ltv_plan.refit_train, config.ltv_horizon_days),
             ),
         )
+        del ltv_sets
         for outcome in (churn, ltv):
             short = "churn" if outcome.name == CHURN_MODEL else "ltv"
             mlflow.log_metrics(
@@ -233,7 +305,7 @@ def train(
                     outcome.model,
                     name=outcome.name,
                     example=outcome.validation,
-                    tags=_version_tags(outcome, config, parent.info.run_id),
+                    tags=version_tags(outcome, config, parent.info.run_id),
                     validated=outcome.validated,
                 )
     return TrainResult(parent.info.run_id, churn, ltv)
@@ -248,92 +320,6 @@ class ChurnSets:
     validation: pd.DataFrame
     refit_train: pd.DataFrame
     refit_calibration: pd.DataFrame | None
-
-
-def _log_provenance(tables, config, churn_plan, ltv_plan, churn_sets, ltv_sets) -> None:
-    mlflow.log_params({f"config.{k}": v for k, v in asdict(config).items()})
-    mlflow.log_params({f"churn.{k}": v for k, v in churn_plan.as_dict().items()})
-    mlflow.log_params({f"ltv.{k}": v for k, v in ltv_plan.as_dict().items()})
-    mlflow.log_params(
-        {
-            "contract_version": CONTRACT_VERSION,
-            "git_commit": git_commit(),
-            "label.churn": "contractual: cancelled_at in [t, t+H); else no order in [t, t+H)",
-            "label.ltv": "net spend in [t, t+L), floored at 0",
-        }
-    )
-    rows = {
-        "churn_train": churn_sets.train,
-        "churn_calibration": churn_sets.calibration,
-        "churn_validation": churn_sets.validation,
-        "churn_refit_train": churn_sets.refit_train,
-        "ltv_train": ltv_sets[0],
-        "ltv_validation": ltv_sets[1],
-        "ltv_refit_train": ltv_sets[2],
-    }
-    mlflow.log_params({f"rows.{k}": len(v) for k, v in rows.items() if v is not None})
-    mlflow.log_params({"population": config.population, **budget_record()})
-    mlflow.log_metrics(
-        {
-            "churn_base_rate_train": float(churn_sets.train["churned"].mean()),
-            "churn_base_rate_validation": float(churn_sets.validation["churned"].mean()),
-        }
-    )
-    fingerprints = {name: fingerprint(path) for name, path in tables.sources.items()}
-    mlflow.set_tags({"data_fingerprint": _combined(fingerprints), "kind": "training"})
-    mlflow.log_dict(
-        {
-            "fingerprints": fingerprints,
-            "sources": {k: str(v) for k, v in tables.sources.items()},
-            "features": [
-                c for c in churn_sets.train.columns if c not in (CUSTOMER_ID, "cutoff", "churned")
-            ],
-        },
-        "data.json",
-    )
-
-
-def _combined(fingerprints: dict[str, str]) -> str:
-    return "-".join(fingerprints[k][:12] for k in sorted(fingerprints)) or "in-memory"
-
-
-def _version_tags(outcome: ModelOutcome, config: TrainConfig, run_id: str) -> dict[str, str]:
-    key = "roc_auc" if outcome.name == CHURN_MODEL else "normalized_gini"
-    row = outcome.metrics.loc[LIGHTGBM]
-    tags = {
-        "validation_cutoff": f"{outcome.plan.validation:%Y-%m-%d}",
-        "gate_metric": key,
-        "gate_value": f"{row[key]:.4f}",
-        "beats_baselines": str(outcome.beats_baselines).lower(),
-        "parent_run_id": run_id,
-        "horizon_days": str(outcome.plan.horizon_days),
-        "features": json.dumps(outcome.model.input_names),
-        "population": config.population,
-        "active_days": str(config.active_days),
-        "refit_cutoffs": ",".join(f"{t:%Y-%m-%d}" for t in outcome.plan.refit_train),
-        "reduced_plan": outcome.plan.reduced or "no",
-    }
-    if outcome.name == CHURN_MODEL:
-        tags |= {"ece": f"{row['ece']:.4f}", "calibration": outcome.model.calibration_}
-    else:
-        tags["variant"] = outcome.model.variant
-    return tags
-
-
-def _child(
-    name: str,
-    metrics: dict[str, float],
-    params: dict | None = None,
-    figures: dict[str, plt.Figure] | None = None,
-) -> None:
-    with mlflow.start_run(run_name=name, nested=True):
-        mlflow.log_params(params or {})
-        mlflow.log_metrics(
-            {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
-        )
-        for file, figure in (figures or {}).items():
-            mlflow.log_figure(figure, f"plots/{file}")
-            plt.close(figure)
 
 
 def _train_churn(plan: CutoffPlan, sets: ChurnSets, *, config, btyd) -> ModelOutcome:
@@ -367,7 +353,7 @@ def _train_churn(plan: CutoffPlan, sets: ChurnSets, *, config, btyd) -> ModelOut
         ece_by_cutoff[f"ece_calibration_{plan.calibration:%Y%m%d}"] = churn_metrics(
             cal[1], model.predict_proba(cal_set)
         )["ece"]
-    _child(
+    child(
         f"churn-{LIGHTGBM}",
         {**metrics.loc[LIGHTGBM].to_dict(), **ece_by_cutoff},
         {
@@ -384,9 +370,9 @@ def _train_churn(plan: CutoffPlan, sets: ChurnSets, *, config, btyd) -> ModelOut
             ),
         },
     )
-    _child("churn-logistic-regression", metrics.loc["logistic_regression"].to_dict())
-    _child("churn-recency-heuristic", metrics.loc["recency_heuristic"].to_dict())
-    _child(
+    child("churn-logistic-regression", metrics.loc["logistic_regression"].to_dict())
+    child("churn-recency-heuristic", metrics.loc["recency_heuristic"].to_dict())
+    child(
         "churn-bgnbd",
         metrics.loc["bgnbd_p_no_purchase"].to_dict(),
         {f"btyd.{k}": v for k, v in btyd[0].params.as_dict().items()},
@@ -421,7 +407,7 @@ def _refit_churn(validated: ChurnModel, plan: CutoffPlan, sets: ChurnSets, *, co
         calibration_set=None if cal is None else (cal, cal["churned"].to_numpy()),
         btyd=btyd,
     )
-    _child(
+    child(
         f"churn-{LIGHTGBM}-refit",
         {"base_rate_train": float(rows["churned"].mean())},
         {
@@ -466,7 +452,7 @@ def _train_ltv(plan, train_set, val_set, refit_set, *, config, btyd) -> ModelOut
     deciles = {name: decile_table(y_val, v) for name, v in pred.items()}
     for variant, candidate in candidates.items():
         name = f"{LIGHTGBM}_{variant}"
-        _child(
+        child(
             f"ltv-{LIGHTGBM}-{variant.replace('_', '-')}",
             metrics.loc[name].to_dict(),
             {"variant": variant, "kept": variant == best},
@@ -475,8 +461,8 @@ def _train_ltv(plan, train_set, val_set, refit_set, *, config, btyd) -> ModelOut
                 "importance.png": explain_plots.importance_figure(candidate.importance()),
             },
         )
-    _child("ltv-historical-average", metrics.loc["historical_average"].to_dict())
-    _child(
+    child("ltv-historical-average", metrics.loc["historical_average"].to_dict())
+    child(
         "ltv-bgnbd-gamma-gamma",
         metrics.loc["bgnbd_gamma_gamma"].to_dict(),
         {f"btyd.{k}": v for k, v in btyd[0].params.as_dict().items()},
@@ -493,7 +479,7 @@ def _train_ltv(plan, train_set, val_set, refit_set, *, config, btyd) -> ModelOut
     deployed = LTVModel(variant=best, params=config.lgb_params, seed=config.seed).fit(
         refit_set, refit_set["ltv"].to_numpy(), btyd=btyd[1]
     )
-    _child(
+    child(
         f"ltv-{LIGHTGBM}-refit",
         {"mean_ltv_train": float(refit_set["ltv"].mean())},
         {"variant": best, "train_cutoffs": ",".join(f"{t:%Y-%m-%d}" for t in plan.refit_train)},
