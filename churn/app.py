@@ -114,6 +114,35 @@ def progress_bar() -> Progress:
     )
 
 
+def open_data(settings: Settings, data: Path | None, *, partitions: int | None = None):
+    """The tables of ``data`` (default ``data.dir``), read one customer partition at a time.
+
+    Parquet tables are read per partition (at least ``partitions``, default
+    ``features.partitions``, more when ``features.memory_mb`` needs them); CSV tables are
+    loaded whole. Returns a :class:`~features.partitioned.CustomerPartitions`, whose
+    warnings are complete after a pass: print them then (:func:`print_data_warnings`).
+    """
+    from features.partitioned import CustomerPartitions
+
+    data_settings = settings.data
+    source = CustomerPartitions.open(
+        data or data_settings.dir,
+        partitions=partitions or settings.features.partitions,
+        memory_mb=settings.features.memory_mb,
+        column_map=data_settings.columns,
+        event_types=data_settings.event_types,
+        delimiter=data_settings.delimiter,
+        encoding=data_settings.encoding,
+    )
+    return source
+
+
+def print_data_warnings(source) -> None:
+    """Print the data warnings of a :class:`~features.partitioned.CustomerPartitions`."""
+    for warning in source.warnings:
+        print_warning(warning)
+
+
 def load_data(settings: Settings, data: Path | None):
     """Load and validate the tables of ``data`` (default ``data.dir``); print their warnings."""
     from features.load import load_tables

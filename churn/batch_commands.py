@@ -19,11 +19,13 @@ from churn.app import (
     err_console,
     load_data,
     note_default_offers,
+    open_data,
+    print_data_warnings,
     print_warning,
     progress_bar,
     read_settings,
 )
-from churn.options import MkdirOpt, as_of_option
+from churn.options import Engine, MkdirOpt, as_of_option
 from features.errors import ConfigError
 
 
@@ -32,13 +34,6 @@ class Attribution(StrEnum):
 
     path = "path"
     shap = "shap"
-
-
-class Engine(StrEnum):
-    """Where ``churn score`` runs."""
-
-    local = "local"
-    spark = "spark"
 
 
 @app.command()
@@ -186,9 +181,9 @@ def score(
                     mkdir=mkdir,
                 )
             else:
-                tables = load_data(settings, data_dir)
+                source = open_data(settings, data_dir, partitions=n)
                 result = score_base(
-                    tables,
+                    source,
                     models,
                     as_of=cutoff,
                     out=out,
@@ -197,6 +192,7 @@ def score(
                     on_progress=progress,
                     mkdir=mkdir,
                 )
+                print_data_warnings(source)
     _print_scores(result, cutoff)
 
 

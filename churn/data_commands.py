@@ -18,11 +18,13 @@ from churn.app import (
     console,
     err_console,
     load_data,
+    open_data,
+    print_data_warnings,
     print_warning,
     progress_bar,
     read_settings,
 )
-from churn.options import MkdirOpt, as_of_option, today_utc
+from churn.options import Engine, EngineOpt, MkdirOpt, as_of_option, today_utc
 from features.errors import ChurnError, ConfigError
 
 
@@ -81,34 +83,57 @@ def features(
     partitions: Annotated[
         int | None,
         typer.Option(
-            min=1, help="Customer partitions (default: features.partitions of the settings)."
+            min=1,
+            help="Customer partitions, the fewest (default: features.partitions of the "
+            "settings; more when features.memory_mb needs them).",
         ),
     ] = None,
+    engine: EngineOpt = Engine.local,
     mkdir: MkdirOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Build the point-in-time feature table as of a cutoff and write it as a snapshot."""
     from features.atomic import check_target
-    from features.snapshot import make_snapshot
+    from features.snapshot import make_snapshot, snapshot_path
 
     settings = read_settings(config)
     cutoff = as_of if as_of is not None else today_utc()
     if out is not None:
         check_target(out, mkdir=mkdir)  # before loading anything
-    tables = load_data(settings, data)
     n = partitions or settings.features.partitions
-    with progress_bar() as bar:
-        task = bar.add_task("features", total=n)
-        path, meta = make_snapshot(
-            tables,
-            as_of=cutoff,
-            out=out,
-            partitions=n,
-            windows=settings.features.windows,
-            sla_hours=settings.features.sla_hours,
-            on_partition=lambda done, total: bar.update(task, completed=done),
-            mkdir=mkdir,
-        )
+    options = {"windows": settings.features.windows, "sla_hours": settings.features.sla_hours}
+    if engine is Engine.spark:
+        from features.spark import snapshot_spark
+
+        data_dir = Path(data or settings.data.dir)
+        if out is None:
+            out, mkdir = snapshot_path(data_dir / "features", cutoff), True
+        with err_console.status(f"building features on Spark ({n} partitions)"):
+            path, meta = snapshot_spark(
+                data_dir,
+                as_of=cutoff,
+                out=out,
+                partitions=n,
+                column_map=settings.data.columns,
+                event_types=settings.data.event_types,
+                delimiter=settings.data.delimiter,
+                encoding=settings.data.encoding,
+                mkdir=mkdir,
+                **options,
+            )
+    else:
+        source = open_data(settings, data, partitions=n)
+        with progress_bar() as bar:
+            task = bar.add_task("features", total=source.partitions)
+            path, meta = make_snapshot(
+                source,
+                as_of=cutoff,
+                out=out,
+                on_partition=lambda done, total: bar.update(task, completed=done),
+                mkdir=mkdir,
+                **options,
+            )
+        print_data_warnings(source)
     console.print(
         f"Wrote {path}: {meta.rows:,} customers × {len(meta.features)} features "
         f"as of {cutoff:%Y-%m-%d}."

@@ -9,11 +9,28 @@ is imported until an option is actually parsed.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
-__all__ = ["MkdirOpt", "as_of_option", "parse_as_of_option", "today_utc"]
+__all__ = ["Engine", "EngineOpt", "MkdirOpt", "as_of_option", "parse_as_of_option", "today_utc"]
+
+
+class Engine(StrEnum):
+    """Where ``churn score``, ``churn features`` and ``churn train`` build features."""
+
+    local = "local"
+    spark = "spark"
+
+
+EngineOpt = Annotated[
+    Engine,
+    typer.Option(
+        help="local: partition by partition in this process; spark: per customer group on "
+        "Spark (SPARK_MASTER, else local[*])."
+    ),
+]
 
 
 def parse_as_of_option(value: str | datetime) -> datetime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,9 +15,12 @@ from churn.app import (
     console,
     err_console,
     load_data,
+    open_data,
+    print_data_warnings,
     print_warning,
     read_settings,
 )
+from churn.options import Engine, EngineOpt
 from serving.settings import Settings
 
 
@@ -34,6 +38,7 @@ def _train_config(settings: Settings):
         seed=t.seed,
         windows=tuple(settings.features.windows),
         sla_hours=settings.features.sla_hours,
+        max_rows=t.max_rows,
     )
 
 
@@ -49,6 +54,22 @@ def train(
     promote: Annotated[
         bool, typer.Option("--promote/--no-promote", help="Run the promotion gate after training.")
     ] = False,
+    engine: EngineOpt = Engine.local,
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Customer partitions, the fewest (default: features.partitions; more when "
+            "features.memory_mb needs them; with spark, the customer groups).",
+        ),
+    ] = None,
+    training_set: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder to write the training set in, kept (default: a temporary folder, "
+            "removed after the run). On a Spark cluster, a folder every executor can write.",
+        ),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Train the churn and LTV models with baselines, log to MLflow, register challengers."""
@@ -58,13 +79,25 @@ def train(
     from training.train import train as run
 
     settings = read_settings(config)
-    tables = load_data(settings, data)
+    source = open_data(settings, data, partitions=partitions)
     train_config = _train_config(settings)
-    console.print(_data_end_line(tables))
+    console.print(_data_end_line(source.time_span()))
     console.print(
         f"Training on population '{train_config.population}' "
-        f"({tables.transactions['customer_id'].nunique():,} customers with transactions)."
+        f"({source.customer_count():,} customers, {source.partitions} partition(s))."
     )
+    builder = None
+    if engine is Engine.spark:
+        from training.spark_set import SparkBuilder
+
+        builder = SparkBuilder(
+            data or settings.data.dir,
+            partitions=partitions or settings.features.partitions,
+            column_map=settings.data.columns,
+            event_types=settings.data.event_types,
+            delimiter=settings.data.delimiter,
+            encoding=settings.data.encoding,
+        )
     with err_console.status("training") as status:
 
         def step(text: str) -> None:
@@ -72,7 +105,15 @@ def train(
             if text.startswith("short history"):
                 print_warning(text, label="note")
 
-        result = run(tables, config=train_config, tracking_uri=settings.tracking_uri, on_step=step)
+        result = run(
+            source,
+            config=train_config,
+            tracking_uri=settings.tracking_uri,
+            on_step=step,
+            builder=builder,
+            work_dir=training_set,
+        )
+    print_data_warnings(source)
     for outcome in (result.churn, result.ltv):
         plan = outcome.plan
         console.print(
@@ -119,14 +160,14 @@ def _days(cutoffs) -> str:
     return ", ".join(f"{t:%Y-%m-%d}" for t in cutoffs)
 
 
-def _data_end_line(tables) -> str:
+def _data_end_line(span) -> str:
     """What `churn train` takes as the end of the data, and what it leaves out."""
-    end = tables.data_end()
+    end = span.end
     line = (
         f"Data end: {end:%Y-%m-%d %H:%M} UTC (the latest event not after today); the label "
         "horizons and cutoffs are placed back from it."
     )
-    if future := tables.future_events():
+    if future := span.future_events:
         line += f" {future:,} event(s) dated after today do not count."
     return line
 

@@ -23,6 +23,7 @@ Rules every output of the package follows through this module:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -34,6 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, get_args
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -358,3 +360,52 @@ def write_table_atomic(
         else:
             pq.write_table(table, tmp)
     return Path(path)
+
+
+class AtomicParquet:
+    """A Parquet file written in row groups to a temporary file, renamed into place on commit.
+
+    The temporary file (:class:`features.atomic.AtomicTarget`) is made on entry, so an
+    unwritable output fails before any work; leaving the block without :meth:`commit`
+    (an error, Ctrl-C) deletes it.
+    """
+
+    def __init__(self, path: Path, schema: pa.Schema, *, mkdir: bool = False):
+        self.path, self.schema = path, schema
+        self.target = AtomicTarget(path, mkdir=mkdir)
+        self.writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> AtomicParquet:
+        tmp = self.target.open()
+        try:
+            self.writer = pq.ParquetWriter(tmp, self.schema)
+        except OSError as e:
+            self._discard()
+            raise OutputError(str(self.path), e.strerror or str(e)) from e
+        return self
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append ``frame`` (columns of the schema) as one row group."""
+        if len(frame):
+            table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+            self.writer.write_table(table)
+
+    def commit(self, meta: dict, *, key: bytes | str) -> None:
+        """Store ``meta`` (JSON) under ``key`` in the file's metadata, close it and rename it
+        over the output."""
+        self.writer.add_key_value_metadata({key: json.dumps(meta).encode()})
+        self.writer.close()
+        self.writer = None
+        self.target.commit()
+
+    def _discard(self) -> None:
+        if self.writer is not None:
+            try:
+                self.writer.close()
+            except Exception:  # noqa: BLE001 - already failing; the file is deleted next
+                log.debug("closing the temporary scores file failed", exc_info=True)
+            self.writer = None
+        self.target.discard()
+
+    def __exit__(self, *exc) -> None:
+        self._discard()

@@ -4,7 +4,8 @@ No step holds a whole table: Parquet tables (files, or folders of part files,
 hive-partitioned or not) are read per partition through ``pyarrow.dataset`` with a filter
 on ``customer_id`` ranges, so a partition's rows are all a read brings into memory (row
 groups whose id statistics miss the range are skipped). The ranges split the customers
-table's ids into equal counts. Each partition is validated with
+table's sorted ids into equal counts, so partitions concatenated in order are sorted by
+``customer_id``. Each partition is validated with
 :func:`features.load.validate_tables`, the ids typed as decided over all partitions,
 and its warnings merged into :attr:`CustomerPartitions.warnings` (counts summed).
 
@@ -25,12 +26,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from features.build import EVENT_COLUMNS, partition_of
+from features.build import EVENT_COLUMNS, feature_inputs
 from features.errors import ConfigError, DataContractError, Problem
 from features.files import is_parquet, parquet_dataset, table_files
 from features.load import IdKind, integer_like, load_tables, validate_tables
@@ -117,15 +119,21 @@ class CustomerPartitions:
 
     @classmethod
     def of_tables(cls, tables: Tables, partitions: int = 1) -> CustomerPartitions:
-        """Loaded ``tables`` split in memory by a hash of ``customer_id``."""
+        """Loaded ``tables`` split in memory by a hash of ``customer_id``.
+
+        The event tables are cut to the columns features and labels read
+        (:func:`features.build.feature_inputs`), so a split moves no unused column.
+        """
         _check(partitions)
-        return cls(
+        source = cls(
             partitions,
             dict(tables.sources),
             tables.absent,
             list(tables.warnings),
-            _tables=tables,
+            _tables=feature_inputs(tables),
         )
+        source._set_bounds(pa.chunked_array([pa.array(tables.customers["customer_id"])]))
+        return source
 
     @classmethod
     def open(
@@ -250,7 +258,11 @@ class CustomerPartitions:
         self._id_kind = "int" if integer else "str"
         self._span = TimeSpan(start if start is not None else pd.NaT, max(ends), future_rows)
         ids = self._datasets["customers"].to_table(columns=[self._id_field("customers")])
-        ids = pc.unique(_typed_ids(ids.column(0), self._id_kind)).sort()
+        self._set_bounds(_typed_ids(ids.column(0), self._id_kind))
+
+    def _set_bounds(self, ids: pa.ChunkedArray) -> None:
+        """Split the sorted distinct ``ids`` into :attr:`partitions` equal ranges."""
+        ids = pc.unique(ids).sort()
         if len(ids) < self.partitions:
             self.partitions = max(1, len(ids))
         self._bounds = [
@@ -265,6 +277,13 @@ class CustomerPartitions:
         if self._tables is not None:
             return len(self._tables.customers)
         return self._datasets["customers"].count_rows()
+
+    @property
+    def integer_ids(self) -> bool:
+        """Whether ``customer_id`` is int64 in every partition (else text)."""
+        if self._tables is not None:
+            return pd.api.types.is_integer_dtype(self._tables.customers["customer_id"])
+        return self._id_kind == "int"
 
     def has(self, table: str) -> bool:
         """Whether ``table`` was supplied."""
@@ -318,7 +337,7 @@ class CustomerPartitions:
             raise DataContractError(
                 [replace(p, issue=f"{p.issue} [{where}]") for p in e.problems]
             ) from e
-        self.warnings = merge_problems([*self.warnings, *tables.warnings])
+        self.warnings[:] = merge_problems([*self.warnings, *tables.warnings])
         return tables
 
     def _range(self, ids: ds.Expression, partition: int) -> ds.Expression | None:
@@ -335,10 +354,12 @@ class CustomerPartitions:
         tables = self._tables
         if self.partitions == 1:
             return tables
+        bounds = np.asarray(self._bounds, dtype=object if not self.integer_ids else "int64")
         return tables.replace(
             **{
                 name: frame.loc[
-                    partition_of(frame["customer_id"], self.partitions) == partition
+                    np.searchsorted(bounds, frame["customer_id"].to_numpy(), side="right")
+                    == partition
                 ].reset_index(drop=True)
                 for name, frame in tables.frames().items()
             }

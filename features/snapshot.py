@@ -9,6 +9,8 @@ renamed into place): an interrupted write never leaves a partial snapshot.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,10 +18,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.atomic import check_target, write_table_atomic
+from features.atomic import AtomicParquet, check_target, write_table_atomic
+from features.build import DEFAULT_WINDOWS, build_features
 from features.errors import SnapshotError
 from features.events import as_utc
+from features.files import fingerprint
+from features.partitioned import CustomerPartitions
 from features.schema import CONTRACT_VERSION, CUSTOMER_ID
+from features.tables import Tables
 
 META_KEY = b"churn"
 SNAPSHOT_GLOB = "features_*.parquet"
@@ -70,8 +76,8 @@ def write_snapshot(
 
 def read_meta(path: str | Path) -> SnapshotMeta:
     """Read only the metadata record of a snapshot."""
-    try:
-        raw = pq.read_schema(path).metadata or {}
+    try:  # the file's key-value metadata (a streamed write), else the Arrow schema's
+        raw = {**(pq.read_schema(path).metadata or {}), **(pq.read_metadata(path).metadata or {})}
     except (OSError, pa.ArrowInvalid) as e:
         raise SnapshotError(f"Cannot read feature snapshot {path}: {e}.") from e
     if META_KEY not in raw:
@@ -99,50 +105,106 @@ def latest_snapshot(folder: str | Path) -> Path:
 
 
 def make_snapshot(
-    tables,
+    tables: Tables | CustomerPartitions,
     *,
     as_of: str | pd.Timestamp,
     out: str | Path | None = None,
     folder: str | Path | None = None,
     partitions: int = 4,
-    on_partition=None,
+    on_partition: Callable[[int, int], None] | None = None,
     mkdir: bool = False,
-    **options,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+    sla_hours: float = 48.0,
 ) -> tuple[Path, SnapshotMeta]:
     """Build features for ``as_of`` partition by partition and write them as a snapshot.
 
+    Each partition's features are appended to the snapshot as a row group as soon as
+    they are built, so peak memory is that of one partition; the file is renamed into
+    place only when every partition succeeded.
+
     Parameters
     ----------
-    tables : Tables
-        Validated tables.
+    tables : Tables or CustomerPartitions
+        Validated tables (split into ``partitions`` in memory), or tables read one
+        customer partition at a time (their own partitions are used).
     as_of : str or Timestamp
         Exclusive cutoff (UTC).
     out : path, optional
         Snapshot file; default ``folder/features_<as_of>.parquet``.
     folder : path, optional
         Used when ``out`` is not given; default ``<data dir>/features`` (made if missing).
+    on_partition : callable, optional
+        ``on_partition(done, total)`` after each partition.
     mkdir : bool, default False
         Make the missing folder of an explicit ``out``; without it, a missing folder is
         an :class:`~features.errors.OutputError` (checked before any feature is built).
-    partitions, on_partition, **options
-        Passed to :func:`features.build.build_features_partitioned`.
+    windows, sla_hours
+        As for :func:`features.build.build_features`.
     """
-    from features.build import build_features_partitioned
-    from features.files import fingerprint
-
     as_of = as_utc(as_of)
+    source = (
+        tables
+        if isinstance(tables, CustomerPartitions)
+        else CustomerPartitions.of_tables(tables, partitions)
+    )
     if out is None:
-        data_dir = next(iter(tables.sources.values())).parent if tables.sources else Path(".")
+        data_dir = next(iter(source.sources.values())).parent if source.sources else Path(".")
         out, mkdir = snapshot_path(folder or data_dir / "features", as_of), True
     check_target(out, mkdir=mkdir)
-    frame = build_features_partitioned(
-        tables, as_of=as_of, partitions=partitions, on_partition=on_partition, **options
+    path, meta = write_partitions(
+        (
+            build_features(part, as_of=as_of, windows=windows, sla_hours=sla_hours)
+            for part in source
+        ),
+        Path(out),
+        as_of=as_of,
+        sources=source.sources,
+        warnings=source.warnings,
+        total=source.partitions,
+        on_partition=on_partition,
+        mkdir=mkdir,
     )
-    meta = SnapshotMeta(
-        as_of=as_of.isoformat(),
-        rows=len(frame),
-        features=[c for c in frame.columns if c != CUSTOMER_ID],
-        fingerprints={name: fingerprint(p) for name, p in tables.sources.items()},
-        extra={"warnings": [str(w) for w in tables.warnings]},
-    )
-    return write_snapshot(frame, out, meta, mkdir=mkdir), meta
+    source.log_warnings()
+    return path, meta
+
+
+def write_partitions(
+    pieces: Iterable[pd.DataFrame],
+    out: Path,
+    *,
+    as_of: pd.Timestamp,
+    sources: Mapping[str, Path],
+    warnings: Sequence[object] = (),
+    total: int,
+    schema: pa.Schema | None = None,
+    on_partition: Callable[[int, int], None] | None = None,
+    mkdir: bool = False,
+) -> tuple[Path, SnapshotMeta]:
+    """Write feature frames (one per partition, same columns) as one snapshot, atomically.
+
+    ``schema`` (default: the first piece's) types every piece. The metadata record
+    (``sources``' fingerprints where they are local files, ``warnings``) is written once
+    every piece is; a failure leaves no file. ``warnings`` is read then, so a list that
+    fills while the pieces are made is recorded whole.
+    """
+    sink, rows = None, 0
+    with ExitStack() as stack:
+        for done, frame in enumerate(pieces, start=1):
+            if sink is None:
+                schema = schema or pa.Schema.from_pandas(frame, preserve_index=False)
+                sink = stack.enter_context(AtomicParquet(out, schema, mkdir=mkdir))
+            sink.write(frame)
+            rows += len(frame)
+            if on_partition:
+                on_partition(done, total)
+        meta = SnapshotMeta(
+            as_of=as_of.isoformat(),
+            rows=rows,
+            features=[c for c in schema.names if c != CUSTOMER_ID],
+            fingerprints={
+                name: fingerprint(Path(p)) for name, p in sources.items() if Path(p).exists()
+            },
+            extra={"warnings": [str(w) for w in warnings]},
+        )
+        sink.commit(asdict(meta), key=META_KEY)
+    return out, meta

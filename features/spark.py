@@ -17,17 +17,24 @@ from __future__ import annotations
 import os
 import re
 import sys
+import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import reduce
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+import pyarrow as pa
 
-from features.build import EVENT_COLUMNS
+from features.atomic import check_target
+from features.build import DEFAULT_WINDOWS, EVENT_COLUMNS, build_features
 from features.errors import ChurnError, ConfigError, DataContractError, Problem
-from features.load import validate_tables
+from features.events import as_utc
+from features.files import parquet_parts
+from features.load import empty_tables, validate_tables
 from features.schema import CUSTOMER_ID, TABLES, ColumnMap, EventTypeMap, rename_map
+from features.snapshot import SnapshotMeta, write_partitions
 from features.tables import Tables
 
 if TYPE_CHECKING:
@@ -255,3 +262,99 @@ def group_tables(
 def task_error(error: ChurnError) -> RuntimeError:
     """A task's domain error, marked so :func:`reraise` finds its message on the driver."""
     return RuntimeError(f"[churn:{type(error).__name__}] {error} [/churn]")
+
+
+def snapshot_spark(
+    data: str | os.PathLike[str],
+    *,
+    as_of: str | pd.Timestamp,
+    out: str | os.PathLike[str],
+    partitions: int = 16,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+    sla_hours: float = 48.0,
+    column_map: ColumnMap | None = None,
+    event_types: EventTypeMap | None = None,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+    spark: SparkSession | None = None,
+    on_partition: Callable[[int, int], None] | None = None,
+    mkdir: bool = False,
+) -> tuple[Path, SnapshotMeta]:
+    """The feature snapshot as of ``as_of``, its features built on Spark per customer group.
+
+    ``groupBy(partition).applyInPandas`` runs the validation and
+    :func:`features.build.build_features` per group; Spark writes the rows as Parquet
+    part files to a temporary folder beside ``out``, and the driver appends them, one
+    part file at a time, to the snapshot (written atomically, as the local engine's).
+    The rows equal the local engine's (in another order).
+
+    Raises
+    ------
+    DataContractError, OutputError, ChurnError
+        A missing table or column before the job; a task's domain error with its message.
+    """
+    import pyarrow.parquet as pq
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    as_of = as_utc(as_of)
+    out = check_target(out, mkdir=mkdir)
+    spark = spark or spark_session()
+    grouped, frames, paths, id_type = grouped_tables(
+        spark,
+        str(data),
+        partitions=partitions,
+        column_map=column_map,
+        delimiter=delimiter,
+        encoding=encoding,
+    )
+    absent = frozenset() if "events" in frames else frozenset({"events"})
+    empty = build_features(empty_tables(absent=absent), as_of=as_of, windows=windows)
+    empty[CUSTOMER_ID] = empty[CUSTOMER_ID].astype("int64" if id_type == "bigint" else object)
+    schema = pa.Schema.from_pandas(empty, preserve_index=False)  # pandas dtypes kept
+    arrow_id = pa.int64() if id_type == "bigint" else pa.string()
+    schema = schema.set(schema.get_field_index(CUSTOMER_ID), pa.field(CUSTOMER_ID, arrow_id))
+    tables = list(frames)
+
+    def run(group: pd.DataFrame) -> pd.DataFrame:
+        try:
+            parts = group_tables(group, tables, id_type=id_type, event_types=event_types)
+            rows = (
+                empty
+                if parts is None
+                else build_features(parts, as_of=as_of, windows=windows, sla_hours=sla_hours)
+            )
+        except ChurnError as e:
+            raise task_error(e) from e
+        return spark_ready(rows)
+
+    spark_schema = from_arrow_schema(schema.remove_metadata())
+    result = grouped.groupBy(PARTITION).applyInPandas(run, schema=spark_schema)
+    with tempfile.TemporaryDirectory(prefix=".features-spark-", dir=out.parent) as tmp:
+        write_parquet(spark, result, f"{tmp}/rows")
+        parts = parquet_parts(Path(tmp) / "rows")
+        return write_partitions(
+            (pq.read_table(p).to_pandas() for p in parts),
+            out,
+            as_of=as_of,
+            sources={name: Path(p) for name, p in paths.items()},
+            total=len(parts),
+            schema=schema,
+            on_partition=on_partition,
+            mkdir=mkdir,
+        )
+
+
+def spark_ready(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with Arrow-backed string columns as objects (what pyspark converts)."""
+    for name in rows.columns[rows.dtypes == "string"]:
+        rows[name] = rows[name].astype(object)
+    return rows
+
+
+def write_parquet(spark: SparkSession, result: DataFrame, path: str) -> None:
+    """Write ``result`` as Parquet at ``path`` (timestamps as UTC micros); task errors re-raised."""
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    try:
+        result.write.mode("overwrite").parquet(path)
+    except Exception as e:  # noqa: BLE001 - a task failed; find our message in it
+        reraise(e)

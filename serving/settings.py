@@ -70,7 +70,15 @@ class FeatureSettings(BaseModel):
 
     windows: list[int] = Field([30, 90, 180, 365], description="Look-back windows, days.")
     sla_hours: float = Field(48.0, gt=0, description="Support resolution SLA, hours.")
-    partitions: int = Field(4, ge=1, description="Customer partitions built one at a time.")
+    partitions: int = Field(
+        4, ge=1, description="Customer partitions built one at a time (the fewest)."
+    )
+    memory_mb: float | None = Field(
+        1024,
+        gt=0,
+        description="Working memory a partition may take; more partitions than `partitions` "
+        "when the rows need them (unset: exactly `partitions`).",
+    )
 
 
 class ComputeSettings(BaseModel):
@@ -97,6 +105,12 @@ class TrainingSettings(BaseModel):
     )
     cutoff_spacing_days: int = Field(30, gt=0, description="Days between cutoffs.")
     seed: int = Field(0, description="Random seed for every model.")
+    max_rows: int | None = Field(
+        500_000,
+        ge=1000,
+        description="Rows the fits read at most: above it, a customer-level sample (rate "
+        "logged); the validation cutoff is judged on every customer. Unset: no sample.",
+    )
     promote_metric: Literal["roc_auc", "pr_auc", "log_loss", "brier"] = "roc_auc"
 
 

@@ -27,9 +27,10 @@ from features.spark import (
     PARTITION,
     group_tables,
     grouped_tables,
-    reraise,
+    spark_ready,
     spark_session,
     task_error,
+    write_parquet,
 )
 from training.training_set import SetSpec, TrainingSet, partition_rows, schema_of
 
@@ -103,12 +104,7 @@ class SparkBuilder:
         schema = schema_of(spec, events="events" in frames, id_type=arrow_id)
         run = _group_rows(list(frames), spec, id_type, self.event_types, schema)
         result = grouped.groupBy(PARTITION).applyInPandas(run, schema=from_arrow_schema(schema))
-        # timestamps as UTC micros (pyarrow reads the cutoff back tz-aware), not INT96
-        spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-        try:
-            result.write.mode("overwrite").parquet(str(folder))
-        except Exception as e:  # noqa: BLE001 - a task failed; find our message in it
-            reraise(e)
+        write_parquet(spark, result, str(folder))
         if on_partition:
             on_partition(self.partitions, self.partitions)
         return TrainingSet(folder)
@@ -125,8 +121,6 @@ def _group_rows(tables: list[str], spec: SetSpec, id_type: str, event_types, sch
             rows = partition_rows(parts, spec)
         except ChurnError as e:
             raise task_error(e) from e
-        for name in rows.columns[rows.dtypes == "string"]:  # Arrow-backed: pyspark wants objects
-            rows[name] = rows[name].astype(object)
-        return rows
+        return spark_ready(rows)
 
     return run

@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from features.atomic import AtomicTarget
-from features.build import feature_inputs, split_tables
-from features.errors import ConfigError, EmptyBaseError, OutputError
+from features.atomic import AtomicParquet
+from features.errors import ConfigError, EmptyBaseError
 from features.events import as_utc
-from features.schema import CONTRACT_VERSION, CUSTOMER_ID
+from features.partitioned import CustomerPartitions
+from features.schema import CONTRACT_VERSION
 from features.tables import Tables
 
 if TYPE_CHECKING:  # serving.policy.scoring imports MLflow: only scoring needs it, not campaigns
@@ -37,7 +36,6 @@ from serving.batch.runs import (
     _timer,
     check_features,
     feature_names,
-    id_type_of,
     score_partition,
     score_schema,
 )
@@ -53,56 +51,8 @@ log = logging.getLogger(__name__)
 # The local engine
 
 
-class _AtomicParquet:
-    """A Parquet file written in row groups to a temporary file, renamed into place on commit.
-
-    The temporary file (:class:`features.atomic.AtomicTarget`) is made on entry, so an
-    unwritable output fails before any work; leaving the block without :meth:`commit`
-    (an error, Ctrl-C) deletes it.
-    """
-
-    def __init__(self, path: Path, schema: pa.Schema, *, mkdir: bool = False):
-        self.path, self.schema = path, schema
-        self.target = AtomicTarget(path, mkdir=mkdir)
-        self.writer: pq.ParquetWriter | None = None
-
-    def __enter__(self) -> _AtomicParquet:
-        tmp = self.target.open()
-        try:
-            self.writer = pq.ParquetWriter(tmp, self.schema)
-        except OSError as e:
-            self._discard()
-            raise OutputError(str(self.path), e.strerror or str(e)) from e
-        return self
-
-    def write(self, frame: pd.DataFrame) -> None:
-        """Append ``frame`` (columns of the schema) as one row group."""
-        if len(frame):
-            table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
-            self.writer.write_table(table)
-
-    def commit(self, meta: dict) -> None:
-        """Store ``meta`` in the file's metadata, close it and rename it over the output."""
-        self.writer.add_key_value_metadata({META_KEY: json.dumps(meta).encode()})
-        self.writer.close()
-        self.writer = None
-        self.target.commit()
-
-    def _discard(self) -> None:
-        if self.writer is not None:
-            try:
-                self.writer.close()
-            except Exception:  # noqa: BLE001 - already failing; the file is deleted next
-                log.debug("closing the temporary scores file failed", exc_info=True)
-            self.writer = None
-        self.target.discard()
-
-    def __exit__(self, *exc) -> None:
-        self._discard()
-
-
 def score_base(
-    tables: Tables,
+    tables: Tables | CustomerPartitions,
     models: ScoringModels,
     *,
     as_of: str | pd.Timestamp,
@@ -116,8 +66,9 @@ def score_base(
 
     Parameters
     ----------
-    tables : Tables
-        The validated tables.
+    tables : Tables or CustomerPartitions
+        The validated tables, or tables read one customer partition at a time (whose
+        own partitions are used, not ``partitions``).
     models : ScoringModels
         The churn and LTV model versions and the offer catalog.
     as_of : str or Timestamp
@@ -152,26 +103,29 @@ def score_base(
     """
     check_partitions(partitions)
     as_of = as_utc(as_of)
+    source = (
+        tables
+        if isinstance(tables, CustomerPartitions)
+        else CustomerPartitions.of_tables(tables, partitions)
+    )
     check_features(
-        feature_names(options, events=tables.has("events")), models, source="The feature build"
+        feature_names(options, events=source.has("events")), models, source="The feature build"
     )
     stats: dict[str, float] = {"partition": 0.0, "features": 0.0, "score": 0.0, "write": 0.0}
     chunks = (
         score_partition(part, models, as_of=as_of, options=options, stats=stats)
-        for part in _timed_iter(
-            split_tables(feature_inputs(tables), partitions), stats, "partition"
-        )
+        for part in _timed_iter(iter(source), stats, "partition")
     )
     return _write_scores(
         chunks,
-        partitions,
+        source.partitions,
         out=Path(out),
-        schema=score_schema(id_type_of(tables.customers[CUSTOMER_ID])),
+        schema=score_schema(pa.int64() if source.integer_ids else pa.string()),
         models=models,
         as_of=as_of,
         options=options,
         source="built from the tables",
-        data={name: str(p) for name, p in tables.sources.items()},
+        data={name: str(p) for name, p in source.sources.items()},
         stats=stats,
         on_progress=on_progress,
         mkdir=mkdir,
@@ -204,7 +158,7 @@ def _write_scores(
     ``stats["known"]`` (customers known at ``as_of``) must be set by the time the
     chunks are exhausted; the output is opened before the first chunk is made.
     """
-    with _AtomicParquet(out, schema, mkdir=mkdir) as sink:
+    with AtomicParquet(out, schema, mkdir=mkdir) as sink:
         groups = []
         for done, frame in enumerate(chunks, start=1):
             with _timer(stats, "write"):
@@ -228,7 +182,7 @@ def _write_scores(
             data=data,
         )
         with _timer(stats, "write"):
-            sink.commit(meta)
+            sink.commit(meta, key=META_KEY)
     log.info("Wrote %s: %d rows as of %s.", out, summary.rows, f"{as_of:%Y-%m-%d}")
     return BatchResult(str(out), summary, meta, stats)
 
