@@ -65,3 +65,33 @@ def isolated_mlflow() -> Iterator[None]:
     """A module's tests run inside :func:`mlflow_state_restored`."""
     with mlflow_state_restored():
         yield
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory):
+    """600 generated customers over 2023–2025 as Parquet files (a folder path), made once.
+
+    For plumbing tests (partitioned reads, training sets, engines): small enough that
+    every cutoff of a training plan builds in a second.
+    """
+    from features.synthetic import generate
+
+    out = tmp_path_factory.mktemp("small_world")
+    generate(
+        out, customers=600, seed=11, start="2023-01-01", end="2025-12-31", file_format="parquet"
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def spark_local():
+    """A Spark session on ``local[2]`` for the whole test session (starting one takes seconds)."""
+    from features.spark import spark_session
+
+    session = spark_session(
+        master="local[2]",
+        conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4"},
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
