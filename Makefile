@@ -8,7 +8,7 @@ AS_OF := 2025-06-30
 SCORE_AS_OF := 2025-12-31
 BUDGET := 5000
 
-.PHONY: venv demo test lint bench bench-features bench-train bench-serve bench-score bench-load bench-quality bench-uplift bench-engagement report-check clean
+.PHONY: venv demo test lint bench bench-features bench-train bench-serve bench-score bench-load bench-quality bench-uplift bench-engagement bench-scale report-check clean
 
 venv: $(VENV)/.installed
 
@@ -40,7 +40,10 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: bench-features bench-train bench-serve bench-score bench-load bench-quality bench-uplift bench-engagement
+bench: bench-features bench-train bench-serve bench-score bench-load bench-quality bench-uplift bench-engagement bench-scale
+
+bench-scale: venv
+	$(BIN)/python -m benchmarks.scale
 
 bench-uplift: venv
 	$(BIN)/python -m benchmarks.uplift

@@ -105,15 +105,17 @@ def train(
             if text.startswith("short history"):
                 print_warning(text, label="note")
 
-        result = run(
-            source,
-            config=train_config,
-            tracking_uri=settings.tracking_uri,
-            on_step=step,
-            builder=builder,
-            work_dir=training_set,
-        )
-    print_data_warnings(source)
+        try:
+            result = run(
+                source,
+                config=train_config,
+                tracking_uri=settings.tracking_uri,
+                on_step=step,
+                builder=builder,
+                work_dir=training_set,
+            )
+        finally:  # what was found before a failure is reported too
+            print_data_warnings(source)
     for outcome in (result.churn, result.ltv):
         plan = outcome.plan
         console.print(

@@ -55,6 +55,22 @@ def feature_inputs(tables: Tables) -> Tables:
     )
 
 
+def in_event_order(tables: Tables) -> Tables:
+    """``tables`` with each event table sorted by customer, then time (stable).
+
+    The order :func:`features.events.visible_events` works in: a caller that builds
+    features of the same tables at many cutoffs sorts once here, and no cutoff sorts
+    again. Features are unchanged (they do not depend on row order).
+    """
+    return tables.replace(
+        **{
+            name: frame.sort_values([CUSTOMER_ID, time], kind="stable").reset_index(drop=True)
+            for name, (time, _) in EVENT_COLUMNS.items()
+            if len(frame := getattr(tables, name))
+        }
+    )
+
+
 def build_features(
     tables: Tables,
     *,

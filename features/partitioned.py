@@ -370,8 +370,11 @@ class CustomerPartitions:
         return (self.read(p) for p in range(self.partitions))
 
     def log_warnings(self) -> None:
-        """Log the merged warnings (once, after a pass)."""
-        for w in self.warnings:
+        """Log the merged warnings of the partitions read (once, after a pass).
+
+        Tables loaded whole logged theirs at load: nothing is logged twice.
+        """
+        for w in self.warnings if self._tables is None else ():
             log.warning("%s", w)
 
     def reading(self) -> Mapping[str, object]:

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from features.atomic import write_table_atomic
-from features.build import DEFAULT_WINDOWS, build_features
+from features.build import DEFAULT_WINDOWS, build_features, in_event_order
 from features.errors import EmptyTrainingSetError
 from features.load import empty_tables
 from features.partitioned import CustomerPartitions
@@ -113,6 +113,7 @@ def partition_rows(tables: Tables, spec: SetSpec) -> pd.DataFrame:
         (none at all for no customer).
     """
     parts = []
+    tables = in_event_order(tables)  # sorted once for every cutoff
     for cutoff in spec.cutoffs:
         features = build_features(
             tables, as_of=cutoff, windows=spec.windows, sla_hours=spec.sla_hours
