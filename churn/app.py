@@ -80,9 +80,9 @@ def read_settings(config: Path | None) -> Settings:
     """The settings of ``config`` (or the default file) overlaid by ``CHURN_*`` variables.
 
     Also sets the process's thread budget (``[compute] threads``, else the cores it may
-    use; see :mod:`training.compute`).
+    use; see :mod:`features.compute`).
     """
-    from training.compute import limit_native_threads, set_threads
+    from features.compute import limit_native_threads, set_threads
 
     settings = load_settings(config)
     set_threads(settings.compute.threads)

@@ -94,6 +94,7 @@ def features(
 ) -> None:
     """Build the point-in-time feature table as of a cutoff and write it as a snapshot."""
     from features.atomic import check_target
+    from features.compute import usable_cores
     from features.snapshot import make_snapshot, snapshot_path
 
     settings = read_settings(config)
@@ -131,6 +132,7 @@ def features(
                 out=out,
                 on_partition=lambda done, total: bar.update(task, completed=done),
                 mkdir=mkdir,
+                workers=usable_cores().usable,
                 **options,
             )
         print_data_warnings(source)

@@ -75,6 +75,7 @@ def train(
     """Train the churn and LTV models with baselines, log to MLflow, register challengers."""
     from rich.table import Table
 
+    from features.compute import usable_cores
     from training.registry.promotion import promote as run_gate
     from training.train import train as run
 
@@ -113,6 +114,7 @@ def train(
                 on_step=step,
                 builder=builder,
                 work_dir=training_set,
+                workers=usable_cores().usable,
             )
         finally:  # what was found before a failure is reported too
             print_data_warnings(source)

@@ -60,15 +60,17 @@ def in_event_order(tables: Tables) -> Tables:
 
     The order :func:`features.events.visible_events` works in: a caller that builds
     features of the same tables at many cutoffs sorts once here, and no cutoff sorts
-    again. Features are unchanged (they do not depend on row order).
+    again; the transactions' ``category`` text is coded once (a categorical). Features are
+    unchanged (they depend on neither row order nor the category's dtype).
     """
-    return tables.replace(
-        **{
-            name: frame.sort_values([CUSTOMER_ID, time], kind="stable").reset_index(drop=True)
-            for name, (time, _) in EVENT_COLUMNS.items()
-            if len(frame := getattr(tables, name))
-        }
-    )
+    frames = {
+        name: frame.sort_values([CUSTOMER_ID, time], kind="stable").reset_index(drop=True)
+        for name, (time, _) in EVENT_COLUMNS.items()
+        if len(frame := getattr(tables, name))
+    }
+    if "transactions" in frames:
+        frames["transactions"]["category"] = frames["transactions"]["category"].astype("category")
+    return tables.replace(**frames)
 
 
 def build_features(

@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping
+import multiprocessing
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -33,7 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from features.build import EVENT_COLUMNS, feature_inputs
-from features.errors import ConfigError, DataContractError, Problem
+from features.errors import ChurnError, ConfigError, DataContractError, Problem
 from features.files import is_parquet, parquet_dataset, table_files
 from features.load import IdKind, integer_like, load_tables, validate_tables
 from features.schema import TABLES, ColumnMap, EventTypeMap, rename_map
@@ -41,6 +44,7 @@ from features.tables import Tables
 from features.timestamps import end_of_today, parse_timestamps
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BYTES_PER_ROW = 400
 """Working memory per event row while a partition's features are built (measured: the
@@ -279,6 +283,16 @@ class CustomerPartitions:
         return self._datasets["customers"].count_rows()
 
     @property
+    def id_type(self) -> pa.DataType:
+        """Arrow type of ``customer_id`` in every partition (int64 or string)."""
+        return pa.int64() if self.integer_ids else pa.string()
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the tables were loaded whole (:meth:`of_tables`, or CSV)."""
+        return self._tables is not None
+
+    @property
     def integer_ids(self) -> bool:
         """Whether ``customer_id`` is int64 in every partition (else text)."""
         if self._tables is not None:
@@ -383,6 +397,66 @@ class CustomerPartitions:
             "partitions": self.partitions,
             "read": "whole, split in memory" if self._tables is not None else "per partition",
         }
+
+
+def map_partitions(
+    source: CustomerPartitions, fn: Callable[..., T], *args, workers: int = 1
+) -> Iterator[T]:
+    """``fn(tables, partition, *args)`` for every partition, results in partition order.
+
+    With ``workers`` > 1 and tables read from files, the partitions run in that many
+    spawned processes (each reads its own partition; pyarrow and OpenMP on one thread
+    each), so a pass uses the cores the thread budget allows; peak memory is then that
+    of ``workers`` partitions. ``fn`` must be a module-level function (it is pickled).
+    The warnings the workers find are merged into ``source.warnings``; a domain error
+    in a worker is raised here with its message.
+    """
+    if workers <= 1 or source.in_memory or source.partitions == 1:
+        for p in range(source.partitions):
+            yield fn(source.read(p), p, *args)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        min(workers, source.partitions), mp_context=context, initializer=_one_thread
+    ) as pool:
+        futures = [
+            pool.submit(_run_partition, source, p, fn, args) for p in range(source.partitions)
+        ]
+        for future in futures:
+            result, warnings, failure = future.result()
+            source.warnings[:] = merge_problems([*source.warnings, *warnings])
+            if failure is not None:
+                for rest in futures:
+                    rest.cancel()
+                raise failure.error()
+            yield result
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """A domain error of a worker, carried back as data (its exception may not unpickle)."""
+
+    message: str
+    problems: tuple[Problem, ...] | None
+
+    def error(self) -> ChurnError:
+        return DataContractError(self.problems) if self.problems else ChurnError(self.message)
+
+
+def _one_thread() -> None:
+    from threadpoolctl import threadpool_limits
+
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(2)
+    threadpool_limits(limits=1)
+
+
+def _run_partition(source: CustomerPartitions, partition: int, fn, args):
+    try:
+        result = fn(source.read(partition), partition, *args)
+    except ChurnError as e:
+        return None, list(source.warnings), _Failure(str(e), getattr(e, "problems", None))
+    return result, list(source.warnings), None
 
 
 def _used(table: str, column: str) -> bool:

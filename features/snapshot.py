@@ -23,7 +23,7 @@ from features.build import DEFAULT_WINDOWS, build_features
 from features.errors import SnapshotError
 from features.events import as_utc
 from features.files import fingerprint
-from features.partitioned import CustomerPartitions
+from features.partitioned import CustomerPartitions, map_partitions
 from features.schema import CONTRACT_VERSION, CUSTOMER_ID
 from features.tables import Tables
 
@@ -115,12 +115,16 @@ def make_snapshot(
     mkdir: bool = False,
     windows: Sequence[int] = DEFAULT_WINDOWS,
     sla_hours: float = 48.0,
+    workers: int = 1,
 ) -> tuple[Path, SnapshotMeta]:
     """Build features for ``as_of`` partition by partition and write them as a snapshot.
 
     Each partition's features are appended to the snapshot as a row group as soon as
-    they are built, so peak memory is that of one partition; the file is renamed into
-    place only when every partition succeeded.
+    they are built, so peak memory is that of ``workers`` partitions; the file is
+    renamed into place only when every partition succeeded. Partitions read from files
+    run on ``workers`` processes (the CLI gives the cores of the thread budget,
+    :func:`features.compute.usable_cores`; other processes need the
+    ``if __name__ == "__main__":`` guard of :mod:`multiprocessing`'s spawn).
 
     Parameters
     ----------
@@ -152,10 +156,7 @@ def make_snapshot(
         out, mkdir = snapshot_path(folder or data_dir / "features", as_of), True
     check_target(out, mkdir=mkdir)
     path, meta = write_partitions(
-        (
-            build_features(part, as_of=as_of, windows=windows, sla_hours=sla_hours)
-            for part in source
-        ),
+        map_partitions(source, _features_of, as_of, windows, sla_hours, workers=workers),
         Path(out),
         as_of=as_of,
         sources=source.sources,
@@ -166,6 +167,11 @@ def make_snapshot(
     )
     source.log_warnings()
     return path, meta
+
+
+def _features_of(tables, partition: int, as_of, windows, sla_hours) -> pd.DataFrame:
+    """:func:`features.build.build_features` of one partition (run by a worker)."""
+    return build_features(tables, as_of=as_of, windows=windows, sla_hours=sla_hours)
 
 
 def write_partitions(

@@ -20,11 +20,11 @@ TRADE_UP_DAYS = 90
 """The recent window of the trade-up flag, days."""
 
 
-def distinct_categories(
-    pos: np.ndarray, category: pd.Series, mask: np.ndarray, n: int
-) -> np.ndarray:
-    """Distinct non-missing categories among the ``mask`` rows, per customer, float64 (n,)."""
-    codes, _ = pd.factorize(category, use_na_sentinel=True)
+def distinct_categories(pos: np.ndarray, codes: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """Distinct non-missing categories among the ``mask`` rows, per customer, float64 (n,).
+
+    ``codes`` are the rows' category codes (``pandas.factorize``; -1 for missing).
+    """
     width = int(codes.max()) + 1 if codes.size and codes.max() >= 0 else 1
     keep = mask & (codes >= 0)
     pairs = np.unique(pos[keep] * width + codes[keep])
@@ -46,9 +46,9 @@ def upsell_features(transactions: EventView, *, windows: Sequence[int]) -> dict[
     amount = transactions.column("amount")
     order = transactions.column("is_refund") != 1
     pos, n = transactions.pos, transactions.n
-    category = transactions.rows["category"]
+    codes, _ = pd.factorize(transactions.rows["category"], use_na_sentinel=True)
     out = {
-        f"categories_{w}d": distinct_categories(pos, category, order & transactions.within(w), n)
+        f"categories_{w}d": distinct_categories(pos, codes, order & transactions.within(w), n)
         for w in windows
     }
     median = _median(pos[order], amount[order], n)

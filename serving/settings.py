@@ -106,7 +106,7 @@ class TrainingSettings(BaseModel):
     cutoff_spacing_days: int = Field(30, gt=0, description="Days between cutoffs.")
     seed: int = Field(0, description="Random seed for every model.")
     max_rows: int | None = Field(
-        500_000,
+        300_000,
         ge=1000,
         description="Rows the fits read at most: above it, a customer-level sample (rate "
         "logged); the validation cutoff is judged on every customer. Unset: no sample.",

@@ -13,9 +13,9 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 
+from features.compute import budget_record
 from features.files import fingerprint
 from features.schema import CONTRACT_VERSION, CUSTOMER_ID
-from training.compute import budget_record
 from training.registry.registry import CHURN_MODEL
 from training.registry.tracking import git_commit
 

@@ -12,6 +12,7 @@ import logging
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -43,6 +44,8 @@ from training.training_set import (
 )
 
 Builder = Callable[..., TrainingSet]
+PLOT_ROWS = 2_000
+"""Validation rows behind the contribution figure (TreeSHAP costs ~40 predicts)."""
 LTV_ROLES = ("ltv_train", "ltv_validation", "ltv_refit_train")
 
 log = logging.getLogger(__name__)
@@ -67,7 +70,7 @@ class TrainConfig:
     sla_hours: float = 48.0
     calibration: str = "auto"
     lgb_params: dict | None = None
-    max_rows: int | None = 500_000
+    max_rows: int | None = 300_000
     """Rows the fits read at most: above it, a customer-level sample (the rate is logged);
     the validation cutoff is judged on every customer."""
 
@@ -114,6 +117,7 @@ def train(
     on_step: Callable[[str], None] | None = None,
     builder: Builder | None = None,
     work_dir: str | Path | None = None,
+    workers: int = 1,
 ) -> TrainResult:
     """Train, evaluate and (optionally) register both models; see the module doc.
 
@@ -139,6 +143,8 @@ def train(
     work_dir : path, optional
         Folder to write the training set in (kept); default a temporary folder, removed
         after the run. On a Spark cluster, a folder every executor can write.
+    workers : int, default 1
+        Processes of the local builder (see :func:`~training.training_set.build_local`).
     """
     step = on_step or (lambda _: None)
     configure(tracking_uri)
@@ -173,7 +179,7 @@ def train(
             f"building the training set: {len(spec.cutoffs)} cutoffs in one pass over "
             f"{source.partitions} customer partition(s)"
         )
-        rows = (builder or build_local)(
+        rows = (builder or partial(build_local, workers=workers))(
             source,
             spec,
             folder,
@@ -347,7 +353,8 @@ def _train_churn(plan: CutoffPlan, sets: ChurnSets, *, config, btyd) -> ModelOut
     )
     metrics = pd.DataFrame({name: churn_metrics(y_val, prob) for name, prob in p.items()}).T
     curves = {name: (y_val, prob) for name, prob in p.items()}
-    contrib = model.contributions(val_set)
+    shown = val_set.sample(n=min(len(val_set), PLOT_ROWS), random_state=config.seed)
+    contrib = model.contributions(shown)  # TreeSHAP: for the figure, a sample is plenty
     ece_by_cutoff = {f"ece_validation_{plan.validation:%Y%m%d}": metrics.loc[LIGHTGBM, "ece"]}
     if cal_set is not None:
         ece_by_cutoff[f"ece_calibration_{plan.calibration:%Y%m%d}"] = churn_metrics(
@@ -366,7 +373,7 @@ def _train_churn(plan: CutoffPlan, sets: ChurnSets, *, config, btyd) -> ModelOut
             "calibration.png": churn_plots.calibration_figure({LIGHTGBM: curves[LIGHTGBM]}),
             "importance.png": explain_plots.importance_figure(model.importance()),
             "contributions.png": explain_plots.contribution_figure(
-                contrib, val_set[model.spec_.names]
+                contrib, shown[model.spec_.names]
             ),
         },
     )

@@ -34,10 +34,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from features.atomic import write_table_atomic
-from features.build import DEFAULT_WINDOWS, build_features, in_event_order
+from features.build import CATEGORICAL_FEATURES, DEFAULT_WINDOWS, build_features, in_event_order
 from features.errors import EmptyTrainingSetError
 from features.load import empty_tables
-from features.partitioned import CustomerPartitions
+from features.partitioned import CustomerPartitions, map_partitions
 from features.purchase_days import PURCHASE_DAY_FEATURES
 from features.schema import CUSTOMER_ID
 from features.tables import Tables
@@ -48,7 +48,7 @@ from training.models.btyd import BTYDParams, fit_btyd, rfm_of_features
 log = logging.getLogger(__name__)
 
 LABELLED, SAMPLE_KEY = "labelled", "sample_key"
-BTYD_MAX_ROWS = 200_000
+BTYD_MAX_ROWS = 50_000
 """Customers a BTYD fit reads at most per cutoff (a sample above it: population parameters)."""
 
 
@@ -152,24 +152,32 @@ def build_local(
     folder: str | os.PathLike[str],
     *,
     on_partition: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> TrainingSet:
     """Build the training set partition by partition into ``folder`` (made if missing).
 
     Each partition's tables are read once (:meth:`CustomerPartitions.read`) and its rows
-    written as ``part-NNNNN.parquet`` through the atomic writer; peak memory is that of
-    one partition.
+    written as ``part-NNNNN.parquet`` through the atomic writer. Partitions read from
+    files run on ``workers`` processes (the CLI gives the cores of the thread budget,
+    :func:`features.compute.usable_cores`; a script needs the ``if __name__ ==
+    "__main__":`` guard of :mod:`multiprocessing`'s spawn); peak memory is that of
+    ``workers`` partitions.
     """
     folder = Path(folder)
-    schema = None
-    for p in range(source.partitions):
-        rows = partition_rows(source.read(p), spec)
-        table = pa.Table.from_pandas(rows, schema=schema, preserve_index=False)
-        schema = schema or table.schema
-        write_table_atomic(table, folder / f"part-{p:05d}.parquet", mkdir=True)
+    schema = schema_of(spec, events=source.has("events"), id_type=source.id_type)
+    for done, _ in enumerate(
+        map_partitions(source, _write_rows, spec, folder, schema, workers=workers), start=1
+    ):
         if on_partition:
-            on_partition(p + 1, source.partitions)
+            on_partition(done, source.partitions)
     source.log_warnings()
     return TrainingSet(folder)
+
+
+def _write_rows(tables: Tables, partition: int, spec: SetSpec, folder: Path, schema) -> Path:
+    """The rows of one partition, written as ``folder/part-NNNNN.parquet``."""
+    rows = pa.Table.from_pandas(partition_rows(tables, spec), schema=schema, preserve_index=False)
+    return write_table_atomic(rows, folder / f"part-{partition:05d}.parquet", mkdir=True)
 
 
 class TrainingSet:
@@ -210,6 +218,8 @@ class TrainingSet:
         columns = [c for c in self.dataset.schema.names if c not in drop]
         frame = self.dataset.to_table(columns=columns, filter=keep).to_pandas()
         frame["churned"] = frame["churned"].astype("int64")
+        for name in CATEGORICAL_FEATURES:  # as build_features types them, whatever wrote them
+            frame[name] = frame[name].astype("string")
         frame["cutoff"] = pd.to_datetime(frame["cutoff"], utc=True).dt.as_unit("ns")
         return frame.sort_values(["cutoff", CUSTOMER_ID], kind="stable").reset_index(drop=True)
 

@@ -37,6 +37,7 @@ import bentoml
 from bentoml.exceptions import InvalidArgument, NotFound, ServiceUnavailable
 from threadpoolctl import threadpool_limits
 
+from features.compute import limit_native_threads, set_threads
 from serving.api.auth import OPEN_PATHS, OPEN_PREFIXES, ApiKeyMiddleware
 from serving.api.client_errors import ErrorBodyMiddleware, install_log_filter
 from serving.api.feature_rows import describe, feature_frame, feature_kinds, row_problems
@@ -68,7 +69,6 @@ from serving.policy.explain import explain
 from serving.policy.scoring import learned_uplift
 from serving.policy.scoring import score as score_features_frame
 from serving.settings import Settings, load_settings
-from training.compute import limit_native_threads, set_threads
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class ServiceConfig:
 def worker_config() -> ServiceConfig:
     """The worker's :class:`ServiceConfig`, read once (the service and its middlewares).
 
-    Also sets the worker's thread budget (:mod:`training.compute`).
+    Also sets the worker's thread budget (:mod:`features.compute`).
     """
     settings = load_settings()
     set_threads(settings.compute.threads)

@@ -23,7 +23,7 @@ import lightgbm as lgb
 import numpy as np
 import scipy.sparse as sp
 
-from training.compute import predict
+from features.compute import predict
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.model_selection import GroupKFold
 
+from features.compute import predict, thread_budget
 from features.errors import ConfigError
 from features.schema import CUSTOMER_ID
-from training.compute import predict, thread_budget
 from training.models.attribution import PathAttribution
 from training.models.btyd import BTYDFeatures
 from training.models.matrix import FeatureModel, FeatureSpec
@@ -74,7 +74,7 @@ def lgb_params(params: dict | None, seed: int, *, rows: int | None = None) -> di
 
     Without ``min_data_in_leaf`` in ``params``, it is :data:`MIN_LEAF_SHARE` of ``rows``
     (the training rows) within :data:`MIN_LEAF_RANGE`, or 40 when ``rows`` is unknown.
-    Without ``num_threads``, the :func:`~training.compute.thread_budget` of ``rows``.
+    Without ``num_threads``, the :func:`~features.compute.thread_budget` of ``rows``.
     """
     low, high = MIN_LEAF_RANGE
     leaf = 40 if rows is None else int(min(max(rows * MIN_LEAF_SHARE, low), high))

@@ -19,8 +19,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from features.compute import predict
 from features.errors import ConfigError
-from training.compute import predict
 from training.models.btyd import BTYDFeatures
 from training.models.churn import fit_booster, lgb_params
 from training.models.matrix import FeatureModel, FeatureSpec

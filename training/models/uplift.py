@@ -36,8 +36,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from features.compute import thread_budget
 from features.errors import ConfigError
-from training.compute import thread_budget
 from training.models.matrix import FeatureModel, FeatureSpec
 from training.uplift_data import NO_OFFER, TREATMENT
 

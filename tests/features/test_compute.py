@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import ConfigError
-from training import compute
-from training.compute import (
+from features import compute
+from features.compute import (
     SMALL_ROWS,
     budget_record,
     cgroup_quota,
@@ -18,6 +17,7 @@ from training.compute import (
     thread_budget,
     usable_cores,
 )
+from features.errors import ConfigError
 from training.models.churn import lgb_params
 
 
