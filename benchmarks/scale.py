@@ -34,6 +34,8 @@ from benchmarks.common import format_table
 
 AS_OF = "2025-12-31"
 CHURN = str(Path(sys.executable).with_name("churn"))
+GROUP_CUSTOMERS = 50_000
+"""Customers per partition (``--partitions``) on both engines."""
 
 
 def peak_tree_mib(proc: psutil.Process, stop: threading.Event, out: list[float]) -> None:
@@ -100,8 +102,15 @@ def steps(data: Path, engine: str, work: Path) -> list[dict[str, object]]:
     home = work / f"{data.name}-{engine}"
     home.mkdir(parents=True, exist_ok=True)
     tracking = f"sqlite:///{home}/mlflow.db"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking, "SPARK_MASTER": "local[2]"}
-    engine_args = ["--engine", engine]
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": tracking,
+        "SPARK_MASTER": "local[2]",
+        "PYSPARK_SUBMIT_ARGS": "--driver-memory 4g pyspark-shell",
+    }
+    customers = int(data.name.split("-")[1])
+    partitions = str(max(4, customers // GROUP_CUSTOMERS))
+    engine_args = ["--engine", engine, "--partitions", partitions]
     commands = {
         "features": [CHURN, "features", "--data", str(data), "--as-of", AS_OF]
         + ["--out", str(home / "features.parquet")]
@@ -112,7 +121,6 @@ def steps(data: Path, engine: str, work: Path) -> list[dict[str, object]]:
         + ["--out", str(home / ("scores" if engine == "spark" else "scores.parquet"))]
         + engine_args,
     }
-    customers = int(data.name.split("-")[1])
     rows = []
     for step, args in commands.items():
         print(f"  {data.name} {engine} {step} ...", flush=True)

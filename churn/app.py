@@ -124,17 +124,25 @@ def open_data(settings: Settings, data: Path | None, *, partitions: int | None =
     """
     from features.partitioned import CustomerPartitions
 
-    data_settings = settings.data
     source = CustomerPartitions.open(
-        data or data_settings.dir,
+        data or settings.data.dir,
         partitions=partitions or settings.features.partitions,
         memory_mb=settings.features.memory_mb,
-        column_map=data_settings.columns,
-        event_types=data_settings.event_types,
-        delimiter=data_settings.delimiter,
-        encoding=data_settings.encoding,
+        **reading(settings),
     )
     return source
+
+
+def reading(settings: Settings) -> dict[str, object]:
+    """How the tables are read (column mapping, event types, CSV format), as keywords
+    of the Spark engines."""
+    data = settings.data
+    return {
+        "column_map": data.columns,
+        "event_types": data.event_types,
+        "delimiter": data.delimiter,
+        "encoding": data.encoding,
+    }
 
 
 def print_data_warnings(source) -> None:

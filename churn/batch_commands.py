@@ -24,6 +24,7 @@ from churn.app import (
     print_warning,
     progress_bar,
     read_settings,
+    reading,
 )
 from churn.options import Engine, MkdirOpt, as_of_option
 from features.errors import ConfigError
@@ -153,11 +154,8 @@ def score(
                 out=out,
                 partitions=n,
                 options=options,
-                column_map=settings.data.columns,
-                event_types=settings.data.event_types,
-                delimiter=settings.data.delimiter,
-                encoding=settings.data.encoding,
                 mkdir=mkdir,
+                **reading(settings),
             )
     else:
         data_dir = Path(data) if data else settings.data.dir

@@ -23,6 +23,7 @@ from churn.app import (
     print_warning,
     progress_bar,
     read_settings,
+    reading,
 )
 from churn.options import Engine, EngineOpt, MkdirOpt, as_of_option, today_utc
 from features.errors import ChurnError, ConfigError
@@ -115,12 +116,9 @@ def features(
                 as_of=cutoff,
                 out=out,
                 partitions=n,
-                column_map=settings.data.columns,
-                event_types=settings.data.event_types,
-                delimiter=settings.data.delimiter,
-                encoding=settings.data.encoding,
                 mkdir=mkdir,
                 **options,
+                **reading(settings),
             )
     else:
         source = open_data(settings, data, partitions=n)

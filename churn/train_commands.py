@@ -19,6 +19,7 @@ from churn.app import (
     print_data_warnings,
     print_warning,
     read_settings,
+    reading,
 )
 from churn.options import Engine, EngineOpt
 from serving.settings import Settings
@@ -94,10 +95,7 @@ def train(
         builder = SparkBuilder(
             data or settings.data.dir,
             partitions=partitions or settings.features.partitions,
-            column_map=settings.data.columns,
-            event_types=settings.data.event_types,
-            delimiter=settings.data.delimiter,
-            encoding=settings.data.encoding,
+            **reading(settings),
         )
     with err_console.status("training") as status:
 

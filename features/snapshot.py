@@ -9,6 +9,7 @@ renamed into place): an interrupted write never leaves a partial snapshot.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -26,6 +27,8 @@ from features.files import fingerprint
 from features.partitioned import CustomerPartitions, map_partitions
 from features.schema import CONTRACT_VERSION, CUSTOMER_ID
 from features.tables import Tables
+
+log = logging.getLogger(__name__)
 
 META_KEY = b"churn"
 SNAPSHOT_GLOB = "features_*.parquet"
@@ -95,13 +98,28 @@ def read_snapshot(path: str | Path) -> tuple[pd.DataFrame, SnapshotMeta]:
 
 
 def latest_snapshot(folder: str | Path) -> Path:
-    """The snapshot in ``folder`` with the latest ``as_of`` (by file name)."""
-    found = sorted(Path(folder).glob(SNAPSHOT_GLOB))
+    """The snapshot in ``folder`` with the latest recorded ``as_of`` (not the latest name).
+
+    Every ``features_*.parquet`` is asked for its metadata record; a file that is not a
+    snapshot is skipped with a warning naming it. Of two snapshots with the same
+    ``as_of``, the one written last wins.
+
+    Raises
+    ------
+    SnapshotError
+        When ``folder`` holds no readable snapshot.
+    """
+    found = []
+    for path in Path(folder).glob(SNAPSHOT_GLOB):
+        try:
+            found.append((read_meta(path).cutoff, path.stat().st_mtime_ns, path))
+        except (SnapshotError, OSError) as e:
+            log.warning("Skipping %s: %s", path, e)
     if not found:
         raise SnapshotError(
             f"No feature snapshot ({SNAPSHOT_GLOB}) in {folder}; run `churn features` first."
         )
-    return found[-1]
+    return max(found)[2]
 
 
 def make_snapshot(

@@ -138,3 +138,19 @@ def test_merge_problems_sums_rows_and_keeps_five_examples():
     merged = merge_problems([a, b, c])
     assert merged[0] == Problem("t.csv", "x", "is odd", 7, ("1", "2", "3", "4", "5"))
     assert merged[1] == c
+
+
+def test_latest_snapshot_is_chosen_by_its_recorded_as_of(small_world, tmp_path):
+    """A copy of an older snapshot under a later-sorting name is not the latest."""
+    import shutil
+
+    from features.snapshot import latest_snapshot, make_snapshot, read_meta
+
+    folder = tmp_path / "features"
+    source = CustomerPartitions.open(small_world, partitions=2, memory_mb=None)
+    old, _ = make_snapshot(source, as_of="2025-03-31", folder=folder)
+    new, _ = make_snapshot(source, as_of="2025-06-30", folder=folder)
+    shutil.copy(old, folder / "features_old.parquet")
+    (folder / "features_zzz.parquet").write_bytes(b"not parquet")
+    assert latest_snapshot(folder) == new
+    assert read_meta(latest_snapshot(folder)).as_of.startswith("2025-06-30")

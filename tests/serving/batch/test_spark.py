@@ -30,17 +30,10 @@ def hidden(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
-@pytest.fixture(scope="module")
-def spark():
-    from serving.batch.spark import spark_session
-
-    session = spark_session(
-        master="local[2]",
-        conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4"},
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+@pytest.fixture
+def spark(spark_local):
+    """The session's ``local[2]`` Spark (tests/conftest.py)."""
+    return spark_local
 
 
 def test_spark_equals_local(batch_env, spark, tmp_path):
