@@ -96,6 +96,7 @@ def score(
     config: ConfigOpt = None,
 ) -> None:
     """Score the base (\\[scoring] population): risk, predicted LTV, reasons and the offer."""
+    from features.compute import usable_cores
     from features.files import table_files
     from serving.batch.local import score_base
     from serving.batch.runs import ScoreOptions
@@ -189,6 +190,7 @@ def score(
                     options=options,
                     on_progress=progress,
                     mkdir=mkdir,
+                    workers=usable_cores().usable,
                 )
                 print_data_warnings(source)
     _print_scores(result, cutoff)

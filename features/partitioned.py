@@ -22,12 +22,9 @@ from __future__ import annotations
 
 import logging
 import math
-import multiprocessing
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -36,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from features.build import EVENT_COLUMNS, feature_inputs
-from features.errors import ChurnError, ConfigError, DataContractError, Problem
+from features.errors import ConfigError, DataContractError, Problem
 from features.files import is_parquet, parquet_dataset, table_files
 from features.load import IdKind, integer_like, load_tables, validate_tables
 from features.schema import TABLES, ColumnMap, EventTypeMap, rename_map
@@ -44,7 +41,6 @@ from features.tables import Tables
 from features.timestamps import end_of_today, parse_timestamps
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 BYTES_PER_ROW = 400
 """Working memory per event row while a partition's features are built (measured: the
@@ -102,12 +98,15 @@ class CustomerPartitions:
         Optional tables not supplied.
     warnings : list of Problem
         Warnings of the partitions read so far, merged (complete after a full pass).
+    rows : int
+        Rows of the event tables (all but ``customers``).
     """
 
     partitions: int
     sources: dict[str, Path]
     absent: frozenset[str]
     warnings: list[Problem] = field(default_factory=list)
+    rows: int = 0
     _tables: Tables | None = None
     _datasets: dict[str, ds.Dataset] = field(default_factory=dict)
     _columns: dict[str, list[str]] = field(default_factory=dict)
@@ -134,6 +133,7 @@ class CustomerPartitions:
             dict(tables.sources),
             tables.absent,
             list(tables.warnings),
+            sum(len(f) for name, f in tables.frames().items() if name != "customers"),
             _tables=feature_inputs(tables),
         )
         source._set_bounds(pa.chunked_array([pa.array(tables.customers["customer_id"])]))
@@ -191,7 +191,7 @@ class CustomerPartitions:
         source._open_datasets(data_dir, column_map)
         source.absent = frozenset(t for t in TABLES if t not in source._datasets)
         rows = sum(d.count_rows() for name, d in source._datasets.items() if name != "customers")
-        source.partitions = _enough(partitions, memory_mb, rows)
+        source.partitions, source.rows = _enough(partitions, memory_mb, rows), rows
         source._scan()
         return source
 
@@ -397,66 +397,6 @@ class CustomerPartitions:
             "partitions": self.partitions,
             "read": "whole, split in memory" if self._tables is not None else "per partition",
         }
-
-
-def map_partitions(
-    source: CustomerPartitions, fn: Callable[..., T], *args, workers: int = 1
-) -> Iterator[T]:
-    """``fn(tables, partition, *args)`` for every partition, results in partition order.
-
-    With ``workers`` > 1 and tables read from files, the partitions run in that many
-    spawned processes (each reads its own partition; pyarrow and OpenMP on one thread
-    each), so a pass uses the cores the thread budget allows; peak memory is then that
-    of ``workers`` partitions. ``fn`` must be a module-level function (it is pickled).
-    The warnings the workers find are merged into ``source.warnings``; a domain error
-    in a worker is raised here with its message.
-    """
-    if workers <= 1 or source.in_memory or source.partitions == 1:
-        for p in range(source.partitions):
-            yield fn(source.read(p), p, *args)
-        return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        min(workers, source.partitions), mp_context=context, initializer=_one_thread
-    ) as pool:
-        futures = [
-            pool.submit(_run_partition, source, p, fn, args) for p in range(source.partitions)
-        ]
-        for future in futures:
-            result, warnings, failure = future.result()
-            source.warnings[:] = merge_problems([*source.warnings, *warnings])
-            if failure is not None:
-                for rest in futures:
-                    rest.cancel()
-                raise failure.error()
-            yield result
-
-
-@dataclass(frozen=True)
-class _Failure:
-    """A domain error of a worker, carried back as data (its exception may not unpickle)."""
-
-    message: str
-    problems: tuple[Problem, ...] | None
-
-    def error(self) -> ChurnError:
-        return DataContractError(self.problems) if self.problems else ChurnError(self.message)
-
-
-def _one_thread() -> None:
-    from threadpoolctl import threadpool_limits
-
-    pa.set_cpu_count(1)
-    pa.set_io_thread_count(2)
-    threadpool_limits(limits=1)
-
-
-def _run_partition(source: CustomerPartitions, partition: int, fn, args):
-    try:
-        result = fn(source.read(partition), partition, *args)
-    except ChurnError as e:
-        return None, list(source.warnings), _Failure(str(e), getattr(e, "problems", None))
-    return result, list(source.warnings), None
 
 
 def _used(table: str, column: str) -> bool:

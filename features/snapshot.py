@@ -24,7 +24,8 @@ from features.build import DEFAULT_WINDOWS, build_features
 from features.errors import SnapshotError
 from features.events import as_utc
 from features.files import fingerprint
-from features.partitioned import CustomerPartitions, map_partitions
+from features.parallel import map_partitions
+from features.partitioned import CustomerPartitions
 from features.schema import CONTRACT_VERSION, CUSTOMER_ID
 from features.tables import Tables
 

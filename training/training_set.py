@@ -37,7 +37,8 @@ from features.atomic import write_table_atomic
 from features.build import CATEGORICAL_FEATURES, DEFAULT_WINDOWS, build_features, in_event_order
 from features.errors import EmptyTrainingSetError
 from features.load import empty_tables
-from features.partitioned import CustomerPartitions, map_partitions
+from features.parallel import map_partitions
+from features.partitioned import CustomerPartitions
 from features.purchase_days import PURCHASE_DAY_FEATURES
 from features.schema import CUSTOMER_ID
 from features.tables import Tables

@@ -21,6 +21,7 @@ import pyarrow as pa
 from features.atomic import AtomicParquet
 from features.errors import ConfigError, EmptyBaseError
 from features.events import as_utc
+from features.parallel import map_partitions
 from features.partitioned import CustomerPartitions
 from features.schema import CONTRACT_VERSION
 from features.tables import Tables
@@ -61,6 +62,7 @@ def score_base(
     options: ScoreOptions = ScoreOptions(),
     on_progress: Callable[[int, int], None] | None = None,
     mkdir: bool = False,
+    workers: int = 1,
 ) -> BatchResult:
     """Build features and score every customer active at ``as_of``, partition by partition.
 
@@ -82,6 +84,10 @@ def score_base(
         ``on_progress(done, total)`` after each partition.
     mkdir : bool, default False
         Make the missing folder of ``out`` (else a missing folder is an OutputError).
+    workers : int, default 1
+        Processes that read, build and score partitions of tables read from files
+        (:func:`features.partitioned.map_partitions`; the models are pickled to each);
+        the chunks are written here, in partition order.
 
     Returns
     -------
@@ -112,10 +118,13 @@ def score_base(
         feature_names(options, events=source.has("events")), models, source="The feature build"
     )
     stats: dict[str, float] = {"partition": 0.0, "features": 0.0, "score": 0.0, "write": 0.0}
-    chunks = (
-        score_partition(part, models, as_of=as_of, options=options, stats=stats)
-        for part in _timed_iter(iter(source), stats, "partition")
-    )
+    if workers > 1 and not source.in_memory:
+        chunks = _scored_by_workers(source, models, as_of, options, stats, workers)
+    else:
+        chunks = (
+            score_partition(part, models, as_of=as_of, options=options, stats=stats)
+            for part in _timed_iter(iter(source), stats, "partition")
+        )
     return _write_scores(
         chunks,
         source.partitions,
@@ -130,6 +139,22 @@ def score_base(
         on_progress=on_progress,
         mkdir=mkdir,
     )
+
+
+def _scored_by_workers(source, models, as_of, options, stats, workers) -> Iterator[pd.DataFrame]:
+    """The chunks of :func:`score_base` from ``workers`` processes; their timings summed."""
+    for scores, seconds in map_partitions(
+        source, _score_in_worker, models, as_of, options, workers=workers
+    ):
+        for key, value in seconds.items():
+            stats[key] = stats.get(key, 0.0) + value
+        yield scores
+
+
+def _score_in_worker(tables: Tables, partition: int, models, as_of, options):
+    """One partition's scores and the seconds it took (run in a worker)."""
+    seconds: dict[str, float] = {}
+    return score_partition(tables, models, as_of=as_of, options=options, stats=seconds), seconds
 
 
 def check_partitions(partitions: object) -> None:

@@ -154,3 +154,32 @@ def test_latest_snapshot_is_chosen_by_its_recorded_as_of(small_world, tmp_path):
     (folder / "features_zzz.parquet").write_bytes(b"not parquet")
     assert latest_snapshot(folder) == new
     assert read_meta(latest_snapshot(folder)).as_of.startswith("2025-06-30")
+
+
+class TestWorkers:
+    """Partitions on spawned worker processes: same rows, errors and warnings come back."""
+
+    def test_same_snapshot_on_two_workers(self, small_world, whole, tmp_path, monkeypatch):
+        from features import parallel
+        from features.snapshot import make_snapshot, read_snapshot
+
+        monkeypatch.setattr(parallel, "PARALLEL_ROWS", 0)
+        source = CustomerPartitions.open(small_world, partitions=3, memory_mb=None)
+        path, meta = make_snapshot(source, as_of=AS_OF, out=tmp_path / "f.parquet", workers=2)
+        pd.testing.assert_frame_equal(read_snapshot(path)[0], whole[1])
+        assert meta.rows == len(whole[1])
+
+    def test_a_worker_error_names_the_file(self, small_world, tmp_path, monkeypatch):
+        from features import parallel
+        from features.snapshot import make_snapshot
+
+        monkeypatch.setattr(parallel, "PARALLEL_ROWS", 0)
+        shutil.copytree(small_world, tmp_path / "d")
+        path = tmp_path / "d" / "surveys.parquet"
+        frame = pq.read_table(path).to_pandas()
+        frame.loc[frame.index[0], "nps"] = 42.0
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+        source = CustomerPartitions.open(tmp_path / "d", partitions=2, memory_mb=None)
+        with pytest.raises(DataContractError, match="surveys.parquet, column 'nps'"):
+            make_snapshot(source, as_of=AS_OF, out=tmp_path / "f.parquet", workers=2)
+        assert not (tmp_path / "f.parquet").exists()
