@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -185,8 +185,9 @@ class CustomerPartitions:
                 encoding=encoding,
                 now=now,
             )
-            rows = sum(len(f) for name, f in tables.frames().items() if name != "customers")
-            return cls.of_tables(tables, _enough(partitions, memory_mb, rows))
+            source = cls.of_tables(tables, partitions)
+            more = _enough(partitions, memory_mb, source.rows)
+            return source if more == partitions else cls.of_tables(tables, more)
         source = cls(partitions, sources, frozenset(), _event_types=event_types, _now=now)
         source._open_datasets(data_dir, column_map)
         source.absent = frozenset(t for t in TABLES if t not in source._datasets)
@@ -390,13 +391,6 @@ class CustomerPartitions:
         """
         for w in self.warnings if self._tables is None else ():
             log.warning("%s", w)
-
-    def reading(self) -> Mapping[str, object]:
-        """How the tables are read, for run records."""
-        return {
-            "partitions": self.partitions,
-            "read": "whole, split in memory" if self._tables is not None else "per partition",
-        }
 
 
 def _used(table: str, column: str) -> bool:

@@ -33,7 +33,7 @@ class TestPartitionedRead:
     def test_same_features_as_a_whole_read(self, small_world, whole):
         source = CustomerPartitions.open(small_world, partitions=3, memory_mb=None)
         assert source.partitions == 3
-        assert source.reading()["read"] == "per partition"
+        assert not source.in_memory  # read per partition
         pd.testing.assert_frame_equal(_features(source), whole[1])
 
     def test_partitions_hold_whole_customers(self, small_world, whole):
@@ -75,7 +75,7 @@ class TestPartitionedRead:
             if tables.has(name):
                 frame.to_csv(tmp_path / f"{name}.csv", index=False)
         source = CustomerPartitions.open(tmp_path, partitions=3, memory_mb=None)
-        assert source.reading()["read"] == "whole, split in memory"
+        assert source.in_memory  # read whole, split in memory
         pd.testing.assert_frame_equal(_features(source), whole[1], check_dtype=False)
 
     def test_memory_target_adds_partitions(self, small_world, whole):
