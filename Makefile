@@ -8,7 +8,7 @@ AS_OF := 2025-06-30
 SCORE_AS_OF := 2025-12-31
 BUDGET := 5000
 
-.PHONY: venv demo test lint bench bench-features bench-train bench-serve bench-score bench-load bench-quality bench-uplift bench-engagement bench-scale report-check clean
+.PHONY: venv demo test lint bench bench-features bench-train bench-serve bench-score bench-load bench-quality bench-uplift bench-engagement bench-scale report-check docs docs-build clean
 
 venv: $(VENV)/.installed
 
@@ -31,7 +31,7 @@ demo: venv
 	@echo
 	@echo "Demo done. Start the scoring API with:"
 	@echo "  CHURN_SERVING__API_KEY=change-me $(BIN)/churn serve --data $(DATA)"
-	@echo "then open http://127.0.0.1:3000 (Swagger) or see README.md for curl examples."
+	@echo "then open http://127.0.0.1:3000 (Swagger) or see docs/serving.md for curl examples."
 
 test: venv
 	$(BIN)/python -m pytest
@@ -72,5 +72,13 @@ bench-engagement: venv
 report-check: venv
 	$(BIN)/python -m benchmarks.report_check
 
+# The documentation site (docs/, mkdocs.yml): served with live reload, or built --strict
+# into site/ so that a broken link, anchor or docstring reference fails (CI runs it).
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
+
+docs-build: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) data/demo report.html
+	rm -rf $(VENV) data/demo report.html site

@@ -2,7 +2,7 @@
 
 Every number comes from events strictly before ``as_of`` (an :class:`EventView`), per
 customer, so the family is partition-invariant like the others. The engagement index is
-defined once here (README, "Engagement index"):
+defined once here (docs/features.md, "Engagement index"):
 
 * each event scores its family's weight (:data:`FAMILY_WEIGHTS`: a referral 10, a
   review 5, an e-mail click 2, a session or login 1, an e-mail open or other 0.5);

@@ -4,7 +4,7 @@ Each refused case runs ``churn validate`` and ``churn features`` (CliRunner on
 ``churn.cli.app``) on a small data folder and asserts what a user gets: exit code 2, one
 error panel naming the file, the column and an example, no traceback, and no file
 changed (neither the tables nor an existing snapshot). The reported-not-refused cases
-(README, "Your own data") load with a warning that names file and column.
+(docs/data.md, "Reported, not refused") load with a warning that names file and column.
 """
 
 from __future__ import annotations
