@@ -210,12 +210,11 @@ def _print_scores(result, cutoff) -> None:
     grid.add_row("features", meta["features"])
     grid.add_row("risk bands", bands)
     grid.add_row("offers", f"{summary.offers_recommended:,} recommended: {offers}")
+    grid.add_row("no offer", summary.describe_no_offer())
     uplift = meta.get("uplift_source", "catalog")
     grid.add_row("uplift", f"{uplift} (uplift_source of each row)")
     grid.add_row("expected value", f"{summary.expected_value:,.2f} (Σ p × uplift × LTV − cost)")
-    console.print(
-        f"Wrote {result.path}: {summary.rows:,} active customers scored as of {cutoff:%Y-%m-%d}."
-    )
+    console.print(f"Wrote {result.path}: {summary.describe(cutoff)}")
     console.print(grid)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from features.compute import budget_record
 from features.files import fingerprint
 from features.schema import CONTRACT_VERSION, CUSTOMER_ID
+from training.models.matrix import quantile_points
 from training.registry.registry import CHURN_MODEL
 from training.registry.tracking import git_commit
 
@@ -103,3 +104,27 @@ def child(
         for file, figure in (figures or {}).items():
             mlflow.log_figure(figure, f"plots/{file}")
             plt.close(figure)
+
+
+def record_population(churn, ltv) -> None:
+    """Record on both deployed models the population they score (``reference_``).
+
+    ``churn`` and ``ltv`` are the run's :class:`training.train.ModelOutcome`.
+
+    The validated models' out-of-sample churn probabilities and predicted LTVs on the
+    churn validation cutoff (the newest complete one, every customer of the
+    population): the offer policy cuts relative risk bands and value segments on them.
+    """
+    rows = churn.validation
+    p = churn.validated.predict_proba(rows)
+    value = np.clip(ltv.validated.predict(rows), 0.0, None)
+    churn.model.reference_ = quantile_points(p)
+    ltv.model.reference_ = quantile_points(value)
+    mlflow.log_params(
+        {
+            "population.customers": len(rows),
+            "population.cutoff": f"{churn.plan.validation:%Y-%m-%d}",
+            "population.base_rate": f"{float(p.mean()):.4f}",
+            "population.ltv_median": f"{float(np.median(value)):.4g}",
+        }
+    )

@@ -34,7 +34,7 @@ from training.models.churn import ChurnModel
 from training.models.ltv import VARIANTS, LTVModel
 from training.registry.registry import CHURN_MODEL, LTV_MODEL, log_and_register
 from training.registry.tracking import configure
-from training.run_record import LIGHTGBM, child, log_provenance, version_tags
+from training.run_record import LIGHTGBM, child, log_provenance, record_population, version_tags
 from training.training_set import (
     BTYD_MAX_ROWS,
     SetSpec,
@@ -295,6 +295,7 @@ def _train_and_log(
             ),
         )
         del ltv_sets
+        record_population(churn, ltv)
         for outcome in (churn, ltv):
             short = "churn" if outcome.name == CHURN_MODEL else "ltv"
             mlflow.log_metrics(

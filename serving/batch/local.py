@@ -129,7 +129,7 @@ def score_base(
         chunks,
         source.partitions,
         out=Path(out),
-        schema=score_schema(pa.int64() if source.integer_ids else pa.string()),
+        schema=score_schema(pa.int64() if source.integer_ids else pa.string(), models.horizon_days),
         models=models,
         as_of=as_of,
         options=options,
@@ -239,6 +239,8 @@ def run_record(
             if m is not None
         },
         "uplift_source": models.uplift_source,
+        "churn_horizon_days": models.horizon_days,
+        "population_reference": models.population_reference.source,
         "offers": list(models.catalog.ids),
         "active_rule": options.active_rule(),
         "options": asdict(options),

@@ -110,6 +110,11 @@ class ScoreOptions:
         )
 
 
+GROUP_KEYS = ("status", "risk_band", "offer_id", "no_offer")
+"""What a scoring run's summary counts by; ``no_offer`` is the kind of ``no_offer_reason``."""
+STATUSES = ("active", "lapsed", "cancelled")
+
+
 @dataclass(frozen=True)
 class ScoreSummary:
     """What a scoring run produced.
@@ -118,17 +123,24 @@ class ScoreSummary:
     ----------
     rows : int
         Customers scored.
+    statuses : dict of str to int
+        Customers per status (active, lapsed, cancelled).
     risk_bands : dict of str to int
         Customers per risk band, lowest risk first.
     offers : dict of str to int
         Customers per recommended offer id, most frequent first.
+    no_offer : dict of str to int
+        Customers without an offer per kind of reason (low risk, not eligible, none
+        pays, cancelled), most frequent first.
     expected_value : float
         Σ expected net value of the recommended offers, currency units.
     """
 
     rows: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
     risk_bands: dict[str, int] = field(default_factory=dict)
     offers: dict[str, int] = field(default_factory=dict)
+    no_offer: dict[str, int] = field(default_factory=dict)
     expected_value: float = 0.0
 
     @property
@@ -138,19 +150,23 @@ class ScoreSummary:
 
     @staticmethod
     def groups(scores: pd.DataFrame) -> pd.DataFrame:
-        """Counts and expected value per (risk band, offer id) of a scores chunk.
+        """Counts and expected value per :data:`GROUP_KEYS` of a scores chunk.
 
         Returns
         -------
         DataFrame
-            ``risk_band``, ``offer_id`` (NA for no offer), ``n`` and ``value`` (Σ
-            expected value); what the Spark engine computes with a ``groupBy``.
+            :data:`GROUP_KEYS` (``offer_id`` NA for no offer, ``no_offer`` NA with one),
+            ``n`` and ``value`` (Σ expected value); what the Spark engine computes with a
+            ``groupBy``.
         """
+        kind = scores["no_offer_reason"].astype("string").str.split(":", n=1).str[0]
         return (
             scores.assign(
-                n=1, value=scores["expected_value"].where(scores["offer_id"].notna(), 0.0)
+                n=1,
+                value=scores["expected_value"].where(scores["offer_id"].notna(), 0.0),
+                no_offer=kind,
             )
-            .groupby(["risk_band", "offer_id"], dropna=False, sort=False)[["n", "value"]]
+            .groupby(list(GROUP_KEYS), dropna=False, sort=False)[["n", "value"]]
             .sum()
             .reset_index()
         )
@@ -161,17 +177,31 @@ class ScoreSummary:
         frame = (
             pd.concat(list(groups), ignore_index=True)
             if groups
-            else pd.DataFrame({"risk_band": [], "offer_id": [], "n": [], "value": []})
+            else pd.DataFrame({k: [] for k in (*GROUP_KEYS, "n", "value")})
         )
+        statuses = frame.groupby("status")["n"].sum()
         bands = frame.groupby("risk_band")["n"].sum()
         offered = frame.loc[frame["offer_id"].notna()]
         offers = offered.groupby("offer_id")["n"].sum().sort_values(ascending=False, kind="stable")
+        none = frame.groupby("no_offer")["n"].sum().sort_values(ascending=False, kind="stable")
         return cls(
             rows=int(frame["n"].sum()),
+            statuses={status: int(statuses.get(status, 0)) for status in STATUSES},
             risk_bands={band: int(bands.get(band, 0)) for band in RISK_BANDS},
             offers={str(k): int(v) for k, v in offers.items()},
+            no_offer={str(k): int(v) for k, v in none.items()},
             expected_value=math.fsum(offered["value"].astype(float)),
         )
+
+    def describe(self, as_of: pd.Timestamp) -> str:
+        """The headline, e.g. ``"4,316 customers scored as of 2025-12-31: 3,012 active,
+        763 lapsed, 541 cancelled."``."""
+        parts = ", ".join(f"{n:,} {status}" for status, n in self.statuses.items())
+        return f"{self.rows:,} customers scored as of {as_of:%Y-%m-%d}: {parts}."
+
+    def describe_no_offer(self) -> str:
+        """Why customers got no offer, one line: ``"3,120 low risk · 850 none pays"``."""
+        return " · ".join(f"{n:,} {kind}" for kind, n in self.no_offer.items()) or "-"
 
 
 @dataclass(frozen=True)
@@ -200,12 +230,20 @@ class BatchResult:
 # The unit of work, shared with the Spark engine
 
 
-def score_schema(id_type: pa.DataType) -> pa.Schema:
+def score_schema(id_type: pa.DataType, horizon_days: int | None = None) -> pa.Schema:
     """The Arrow schema of a scores file, columns :data:`serving.policy.scores.SCORE_COLUMNS`.
 
     ``id_type`` is ``pa.int64()`` when customer ids are integers, else ``pa.string()``.
+    With ``horizon_days`` (the churn model's), the ``churn_probability`` field's metadata
+    says so: ``{"horizon_days": "90"}``.
     """
-    return pa.schema([(CUSTOMER_ID, id_type), *SCORE_TYPES.items()])
+    fields = [pa.field(CUSTOMER_ID, id_type)]
+    for name, kind in SCORE_TYPES.items():
+        meta = None
+        if name == "churn_probability" and horizon_days is not None:
+            meta = {"horizon_days": str(horizon_days), "unit": "probability over the horizon"}
+        fields.append(pa.field(name, kind, metadata=meta))
+    return pa.schema(fields)
 
 
 def id_type_of(ids: pd.Series) -> pa.DataType:
@@ -214,7 +252,10 @@ def id_type_of(ids: pd.Series) -> pa.DataType:
 
 
 def score_features(
-    features: pd.DataFrame, models: ScoringModels, options: ScoreOptions
+    features: pd.DataFrame,
+    models: ScoringModels,
+    options: ScoreOptions,
+    as_of: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Score every row of ``features`` (active customers' features) with ``options``.
 
@@ -228,7 +269,9 @@ def score_features(
         return pd.DataFrame({c: pd.Series(dtype=object) for c in SCORE_COLUMNS})
     from serving.policy.scoring import score
 
-    return score(features, models, reasons=options.reasons, attribution=options.attribution)
+    return score(
+        features, models, reasons=options.reasons, attribution=options.attribution, as_of=as_of
+    )
 
 
 def score_partition(
@@ -282,7 +325,7 @@ def score_partition(
             )
         ]
     with _timer(stats, "score"):
-        return score_features(features, models, options)
+        return score_features(features, models, options, as_of)
 
 
 @contextmanager

@@ -150,14 +150,16 @@ def score_snapshot(
                 scored = population_in_features(
                     features, min_orders=options.min_orders, active_days=options.active_days
                 )
-                scores = score_features(features.loc[scored], models, options)
+                scores = score_features(features.loc[scored], models, options, as_of)
             yield scores
 
     return _write_scores(
         chunks(),
         max(1, math.ceil(rows / chunk)),
         out=Path(out),
-        schema=score_schema(pa.int64() if pa.types.is_integer(id_type) else pa.string()),
+        schema=score_schema(
+            pa.int64() if pa.types.is_integer(id_type) else pa.string(), models.horizon_days
+        ),
         models=models,
         as_of=as_of,
         options=options,

@@ -50,6 +50,7 @@ from features.spark import (
 )
 from serving.batch.local import check_partitions, run_record
 from serving.batch.runs import (
+    GROUP_KEYS,
     META_SIDECAR,
     BatchResult,
     ScoreOptions,
@@ -150,7 +151,7 @@ def score_spark(
     check_features(
         feature_names(options, events="events" in frames), models, source="The feature build"
     )
-    schema = score_schema(pa.int64() if id_type == "bigint" else pa.string())
+    schema = score_schema(pa.int64() if id_type == "bigint" else pa.string(), models.horizon_days)
     ddl = ", ".join(f"{f.name} {_DDL[f.type]}" for f in schema)
     run = _group_scorer(
         spark.sparkContext.broadcast(models), list(frames), as_of, options, id_type, event_types
@@ -213,8 +214,10 @@ def _summary(scores: DataFrame) -> ScoreSummary:
     from pyspark.sql import functions as F
 
     value = F.when(F.col("offer_id").isNotNull(), F.col("expected_value")).otherwise(0.0)
+    kind = F.split(F.col("no_offer_reason"), ":").getItem(0)
     groups = (
-        scores.groupBy("risk_band", "offer_id")
+        scores.withColumn("no_offer", kind)
+        .groupBy(*GROUP_KEYS)
         .agg(F.count(F.lit(1)).alias("n"), F.sum(value).alias("value"))
         .toPandas()
     )

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_core import PydanticCustomError
 
 from features.errors import ConfigError
 from features.schema import CONTRACT_TYPES, CUSTOMER_ID
+from serving.policy.bands import RISK_BANDS, RiskBands, ValueSegments, rule_error
 
 __all__ = [
     "CHURN_PROBABILITY",
@@ -41,6 +40,7 @@ LOYALTY_TIER = "loyalty_tier"
 CONTRACT_TYPE = "contract_type"
 OPEN_TICKETS = "open_tickets"
 DAYS_TO_BIRTHDAY = "days_to_birthday"
+ORDER_VALUE = "order_value"
 STATUS = "status"
 STATUSES = ("active", "lapsed")
 """Statuses an offer's ``statuses`` rule may name (a cancelled customer gets no offer)."""
@@ -48,7 +48,13 @@ STATUSES = ("active", "lapsed")
 REQUIRED_COLUMNS: tuple[str, ...] = (CUSTOMER_ID, CHURN_PROBABILITY, PREDICTED_LTV)
 """Columns :func:`decide` needs."""
 
-OPTIONAL_COLUMNS: tuple[str, ...] = (LOYALTY_TIER, CONTRACT_TYPE, OPEN_TICKETS, DAYS_TO_BIRTHDAY)
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    LOYALTY_TIER,
+    CONTRACT_TYPE,
+    OPEN_TICKETS,
+    DAYS_TO_BIRTHDAY,
+    ORDER_VALUE,
+)
 """Columns :func:`decide` uses when present; absent (or NA) means unknown, and an offer
 whose eligibility depends on an unknown value is not offered."""
 
@@ -62,95 +68,15 @@ DECISION_COLUMNS: tuple[str, ...] = (
     "expected_value",
     "uplift",
     "uplift_source",
+    "no_offer_reason",
 )
 """Columns of :func:`decide`'s result, in order."""
-
-RISK_BANDS: tuple[str, ...] = ("low", "medium", "high")
-
-ArrayLike = np.ndarray | pd.Series | Sequence[float] | float
 
 _OFFER_ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 
 # --------------------------------------------------------------------------------------
 # The catalog
-
-
-def _rule_error(
-    field: str, value: object, expected: str, *, offer_id: str | None = None
-) -> PydanticCustomError:
-    """A catalog rule broken, with the offer, field, value and expectation as structure."""
-    return PydanticCustomError(
-        "catalog_rule",
-        "{field} {value}: expected {expected}",
-        {"offer_id": offer_id, "field": field, "value": value, "expected": expected},
-    )
-
-
-class RiskBands(BaseModel):
-    """Churn-probability thresholds of the risk bands.
-
-    ``low`` < ``thresholds[0]`` ≤ ``medium`` < ``thresholds[1]`` ≤ ``high``: a
-    probability exactly on a threshold belongs to the higher band.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    thresholds: tuple[float, float] = Field(
-        (0.3, 0.6),
-        description="Churn probability from which risk is medium, then high.",
-    )
-
-    @model_validator(mode="after")
-    def _increasing(self) -> RiskBands:
-        low, high = self.thresholds
-        if not (0.0 <= low < high <= 1.0):
-            raise _rule_error(
-                "thresholds", list(self.thresholds), "two increasing probabilities in [0, 1]"
-            )
-        return self
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """The band names, lowest risk first: ``("low", "medium", "high")``."""
-        return RISK_BANDS
-
-
-class ValueSegments(BaseModel):
-    """Predicted-LTV thresholds (currency units) of the value segments.
-
-    ``names[0]`` < ``thresholds[0]`` ≤ ``names[1]`` < ``thresholds[1]`` ≤ ... : a value
-    exactly on a threshold belongs to the higher segment.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    names: tuple[str, ...] = Field(
-        ("low", "medium", "high", "top"),
-        min_length=1,
-        description="Segment names from the lowest value up.",
-    )
-    thresholds: tuple[float, ...] = Field(
-        (100.0, 500.0, 1500.0),
-        description="Predicted LTV from which each next segment starts, currency units.",
-    )
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ValueSegments:
-        if len(set(self.names)) != len(self.names):
-            raise _rule_error("names", list(self.names), "distinct segment names")
-        if len(self.names) != len(self.thresholds) + 1:
-            raise _rule_error(
-                "thresholds",
-                list(self.thresholds),
-                f"one threshold fewer than there are segment names ({len(self.names) - 1})",
-            )
-        edges = np.asarray(self.thresholds, dtype=float)
-        if not np.isfinite(edges).all() or (np.diff(edges) <= 0).any():
-            raise _rule_error(
-                "thresholds", list(self.thresholds), "finite, strictly increasing numbers"
-            )
-        return self
 
 
 class Offer(BaseModel):
@@ -166,7 +92,34 @@ class Offer(BaseModel):
     )
     name: str = Field(strict=True, min_length=1, description="What marketing calls it.")
     cost: float = Field(
-        strict=True, ge=0, allow_inf_nan=False, description="Cost per accepted offer, currency."
+        0.0,
+        strict=True,
+        ge=0,
+        allow_inf_nan=False,
+        description="Fixed cost per offer made, currency units (added to the relative parts).",
+    )
+    cost_pct_of_order: float = Field(
+        0.0,
+        strict=True,
+        ge=0,
+        allow_inf_nan=False,
+        description="Cost as a percentage of the customer's average order value "
+        "(order_value: aov_365d, else aov_total); a customer with no known order value "
+        "is not eligible when this is set.",
+    )
+    cost_pct_of_ltv: float = Field(
+        0.0,
+        strict=True,
+        ge=0,
+        le=100,
+        allow_inf_nan=False,
+        description="Cost as a percentage of the customer's predicted LTV.",
+    )
+    cost_min: float = Field(
+        0.0, strict=True, ge=0, allow_inf_nan=False, description="Floor of the cost, currency."
+    )
+    cost_max: float | None = Field(
+        None, strict=True, ge=0, allow_inf_nan=False, description="Cap of the cost, currency."
     )
     uplift: float = Field(
         strict=True,
@@ -210,14 +163,34 @@ class Offer(BaseModel):
         "the cutoff (feature days_to_birthday); None for no rule.",
     )
 
+    @property
+    def relative_cost(self) -> bool:
+        """Whether the cost depends on the customer (a percentage is set)."""
+        return self.cost_pct_of_order > 0 or self.cost_pct_of_ltv > 0
+
+    def costs(self, order_value: np.ndarray, ltv: np.ndarray) -> np.ndarray:
+        """Cost of making this offer to each customer, currency units, shape (n,).
+
+        ``cost + cost_pct_of_order % × order_value + cost_pct_of_ltv % × ltv`` within
+        [``cost_min``, ``cost_max``]; NaN where the order value is needed but unknown.
+        """
+        value = np.full(np.shape(ltv), self.cost, dtype=float)
+        if self.cost_pct_of_order:
+            value = value + self.cost_pct_of_order / 100.0 * np.asarray(order_value, float)
+        if self.cost_pct_of_ltv:
+            value = value + self.cost_pct_of_ltv / 100.0 * np.clip(np.asarray(ltv, float), 0, None)
+        return np.clip(value, self.cost_min, self.cost_max)
+
     @model_validator(mode="after")
     def _known_contract_types(self) -> Offer:
+        if self.cost_max is not None and self.cost_max < self.cost_min:
+            raise rule_error("cost_max", self.cost_max, f"at least cost_min ({self.cost_min:g})")
         unknown = [c for c in self.contract_types or () if c not in CONTRACT_TYPES]
         if unknown:
-            raise _rule_error("contract_types", unknown, f"one of {', '.join(CONTRACT_TYPES)}")
+            raise rule_error("contract_types", unknown, f"one of {', '.join(CONTRACT_TYPES)}")
         unknown = [c for c in self.statuses or () if c not in STATUSES]
         if unknown:
-            raise _rule_error("statuses", unknown, f"one of {', '.join(STATUSES)}")
+            raise rule_error("statuses", unknown, f"one of {', '.join(STATUSES)}")
         return self
 
 
@@ -244,11 +217,11 @@ class OfferCatalog(BaseModel):
         seen: set[str] = set()
         for offer in self.offers:
             if offer.id in seen:
-                raise _rule_error("id", offer.id, "a unique offer id", offer_id=offer.id)
+                raise rule_error("id", offer.id, "a unique offer id", offer_id=offer.id)
             seen.add(offer.id)
             unknown = [s for s in offer.segments or () if s not in self.segments.names]
             if unknown:
-                raise _rule_error(
+                raise rule_error(
                     "segments",
                     unknown,
                     f"segment names from [segments]: {', '.join(self.segments.names)}",
@@ -257,7 +230,7 @@ class OfferCatalog(BaseModel):
             if self.loyalty_tiers is not None:
                 unknown = [t for t in offer.tiers or () if t not in self.loyalty_tiers]
                 if unknown:
-                    raise _rule_error(
+                    raise rule_error(
                         "tiers",
                         unknown,
                         f"tiers from loyalty_tiers: {', '.join(self.loyalty_tiers)}",

@@ -34,17 +34,18 @@ from pydantic import ValidationError
 
 from features.errors import ConfigError
 from features.schema import CUSTOMER_ID
+from serving.policy.bands import ArrayLike, Population, band
 from serving.policy.catalog import (
     CHURN_PROBABILITY,
     CONTRACT_TYPE,
     DAYS_TO_BIRTHDAY,
     LOYALTY_TIER,
     OPEN_TICKETS,
+    ORDER_VALUE,
     PREDICTED_LTV,
     REQUIRED_COLUMNS,
     RISK_BANDS,
     STATUS,
-    ArrayLike,
     OfferCatalog,
     RiskBands,
     ValueSegments,
@@ -90,7 +91,9 @@ class LearnedUplift:
 
 
 def risk_band(
-    churn_probability: ArrayLike, thresholds: RiskBands | Sequence[float] | None = None
+    churn_probability: ArrayLike,
+    thresholds: RiskBands | Sequence[float] | None = None,
+    population: Population | None = None,
 ) -> np.ndarray:
     """Risk band of each churn probability.
 
@@ -99,9 +102,11 @@ def risk_band(
     churn_probability : array_like of float, shape (n,)
         Probability of churning within the churn horizon, 0–1.
     thresholds : RiskBands or pair of float, optional
-        Default ``RiskBands()``: low < 0.3 ≤ medium < 0.6 ≤ high. The
-        probabilities from which risk is medium, then high; a value exactly on a
-        threshold belongs to the higher band.
+        How the bands are cut (default ``RiskBands()``: medium from the population's
+        base rate, high from twice it), or two absolute probabilities from which risk is
+        medium, then high. A value exactly on a cut point belongs to the higher band.
+    population : Population, optional
+        The reference a relative basis is cut on; default: these probabilities.
 
     Returns
     -------
@@ -113,19 +118,30 @@ def risk_band(
     ConfigError
         When ``thresholds`` are not two increasing probabilities.
     """
+    bands = _risk_bands(thresholds)
+    if population is None:
+        population = Population.of(churn_probability, [])
+    return band(churn_probability, bands.cut_points(population), RISK_BANDS)
+
+
+def _risk_bands(thresholds: RiskBands | Sequence[float] | None) -> RiskBands:
     if thresholds is None:
-        thresholds = RiskBands()
-    elif not isinstance(thresholds, RiskBands):
-        try:
-            thresholds = RiskBands(thresholds=tuple(thresholds))
-        except ValidationError as e:
-            raise ConfigError(
-                "risk thresholds", thresholds, "two increasing probabilities in [0, 1]"
-            ) from e
-    return _band(churn_probability, thresholds.thresholds, RISK_BANDS)
+        return RiskBands()
+    if isinstance(thresholds, RiskBands):
+        return thresholds
+    try:
+        return RiskBands(thresholds=tuple(thresholds))
+    except ValidationError as e:
+        raise ConfigError(
+            "risk thresholds", thresholds, "two increasing probabilities in [0, 1]"
+        ) from e
 
 
-def value_segment(predicted_ltv: ArrayLike, thresholds: ValueSegments | None = None) -> np.ndarray:
+def value_segment(
+    predicted_ltv: ArrayLike,
+    thresholds: ValueSegments | None = None,
+    population: Population | None = None,
+) -> np.ndarray:
     """Value segment of each predicted lifetime value.
 
     Parameters
@@ -133,9 +149,11 @@ def value_segment(predicted_ltv: ArrayLike, thresholds: ValueSegments | None = N
     predicted_ltv : array_like of float, shape (n,)
         Predicted net spend over the LTV horizon, currency units.
     thresholds : ValueSegments, optional
-        Segment names and the LTV from which each next one starts; a value exactly on a
-        threshold belongs to the higher segment. Default ``ValueSegments()``:
-        low < 100 ≤ medium < 500 ≤ high < 1500 ≤ top.
+        Segment names and how they are cut (default ``ValueSegments()``: quantiles 0.5,
+        0.8 and 0.95 of the population's LTVs); a value exactly on a cut point belongs
+        to the higher segment.
+    population : Population, optional
+        The reference a quantile basis is cut on; default: these LTVs.
 
     Returns
     -------
@@ -143,16 +161,9 @@ def value_segment(predicted_ltv: ArrayLike, thresholds: ValueSegments | None = N
         Segment names; None where the LTV is NaN.
     """
     segments = thresholds if thresholds is not None else ValueSegments()
-    return _band(predicted_ltv, segments.thresholds, segments.names)
-
-
-def _band(values: ArrayLike, edges: Sequence[float], names: Sequence[str]) -> np.ndarray:
-    x = np.asarray(values, dtype=float)
-    index = np.searchsorted(np.asarray(edges, dtype=float), x, side="right")
-    out = np.empty(x.shape, dtype=object)
-    out[...] = np.asarray(names, dtype=object)[index]
-    out[np.isnan(x)] = None
-    return out
+    if population is None:
+        population = Population.of([], predicted_ltv)
+    return band(predicted_ltv, segments.cut_points(population), segments.names)
 
 
 def expected_value(
@@ -208,9 +219,12 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], *, what: str) -
 class _Assessment:
     """Every offer's value and eligibility for every customer (n customers, m offers)."""
 
+    p: np.ndarray  # (n,) float, churn probability
     risk: np.ndarray  # (n,) object
+    risk_cuts: tuple[float, float]  # churn probability from which medium, high
     segment: np.ndarray  # (n,) object
     ltv: np.ndarray  # (n,) float
+    order_value: np.ndarray  # (n,) float, NaN when unknown
     tier: pd.Series  # (n,) string, NA when unknown
     contract: pd.Series  # (n,) string, NA when unknown
     tickets: np.ndarray  # (n,) float, NaN when unknown
@@ -219,12 +233,29 @@ class _Assessment:
     share: np.ndarray  # (n, m) float, uplift: share of would-be churners kept
     learned: np.ndarray  # (m,) bool, the offer's uplift comes from the model
     source: str  # the model's uplift_source, or CATALOG_SOURCE
+    cost: np.ndarray  # (n, m) float, currency units (NaN: order value unknown)
     value: np.ndarray  # (n, m) float, expected value
     rules: dict[str, np.ndarray]  # rule -> (n, m) bool, True where the rule allows
     eligible: np.ndarray  # (n, m) bool
 
 
+RULES = (
+    "risk",
+    "segments",
+    "tiers",
+    "min_ltv",
+    "contract_types",
+    "min_open_tickets",
+    "statuses",
+    "max_days_to_birthday",
+    "order_value",
+)
+"""Eligibility rules, in the order :func:`explain` states them."""
+
+
 def _numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame.columns:
+        return np.full(len(frame), np.nan)
     try:
         return pd.to_numeric(frame[column]).to_numpy(dtype=float, na_value=np.nan)
     except (TypeError, ValueError) as e:
@@ -270,41 +301,36 @@ def _shares(
 
 
 def _assess(
-    customers: pd.DataFrame, catalog: OfferCatalog, uplift: LearnedUplift | None = None
+    customers: pd.DataFrame,
+    catalog: OfferCatalog,
+    uplift: LearnedUplift | None = None,
+    population: Population | None = None,
 ) -> _Assessment:
     require_columns(customers, REQUIRED_COLUMNS, what="customers")
     p = _numeric(customers, CHURN_PROBABILITY)
     ltv = _numeric(customers, PREDICTED_LTV)
     _check_range(customers, CHURN_PROBABILITY, p, ~((p >= 0) & (p <= 1)), "probabilities in [0, 1]")
     _check_range(customers, PREDICTED_LTV, ltv, ~np.isfinite(ltv), "finite numbers")
+    if population is None:
+        population = Population.of(p, ltv)
     tier, contract = _text(customers, LOYALTY_TIER), _text(customers, CONTRACT_TYPE)
-    tickets, birthday = (
-        _numeric(customers, column)
-        if column in customers.columns
-        else np.full(len(customers), np.nan)
-        for column in (OPEN_TICKETS, DAYS_TO_BIRTHDAY)
-    )
-    segment = value_segment(ltv, catalog.segments)
+    tickets, birthday = _numeric(customers, OPEN_TICKETS), _numeric(customers, DAYS_TO_BIRTHDAY)
+    order_value = _numeric(customers, ORDER_VALUE)
+    segment = value_segment(ltv, catalog.segments, population)
+    risk_cuts = catalog.risk.cut_points(population)
+    risk = band(p, risk_cuts, RISK_BANDS)
     status = _text(customers, STATUS)
 
     offers = catalog.offers
     n, m = len(customers), len(offers)
     share, learned = _shares(p, catalog, uplift)
-    cost = np.array([o.cost for o in offers], dtype=float)
-    value = expected_value(p[:, None], share, ltv[:, None], cost[None, :])
+    cost = np.column_stack([o.costs(order_value, ltv) for o in offers]) if m else np.zeros((n, 0))
+    value = expected_value(p[:, None], share, ltv[:, None], cost)
 
-    rules = {
-        rule: np.ones((n, m), dtype=bool)
-        for rule in (
-            "segments",
-            "tiers",
-            "min_ltv",
-            "contract_types",
-            "min_open_tickets",
-            "statuses",
-            "max_days_to_birthday",
-        )
-    }
+    rules = {rule: np.ones((n, m), dtype=bool) for rule in RULES}
+    rules["risk"][:] = (p >= ([0.0, *risk_cuts])[RISK_BANDS.index(catalog.risk.offer_from)])[
+        :, None
+    ]
     segment_series = pd.Series(segment, dtype="string")
     for j, offer in enumerate(offers):
         if offer.segments is not None:
@@ -324,11 +350,15 @@ def _assess(
             )
         if offer.max_days_to_birthday is not None:
             rules["max_days_to_birthday"][:, j] = birthday <= offer.max_days_to_birthday
+        rules["order_value"][:, j] = np.isfinite(cost[:, j])
     eligible = np.logical_and.reduce(list(rules.values())) if m else np.ones((n, 0), bool)
     return _Assessment(
-        risk=risk_band(p, catalog.risk),
+        p=p,
+        risk=risk,
+        risk_cuts=risk_cuts,
         segment=segment,
         ltv=ltv,
+        order_value=order_value,
         tier=tier,
         contract=contract,
         tickets=tickets,
@@ -337,6 +367,7 @@ def _assess(
         share=share,
         learned=learned,
         source=CATALOG_SOURCE if uplift is None else uplift.source,
+        cost=cost,
         value=value,
         rules=rules,
         eligible=eligible,
@@ -349,48 +380,100 @@ def _choose(assessment: _Assessment, catalog: OfferCatalog) -> tuple[np.ndarray,
     candidate = assessment.eligible & (assessment.value > 0)
     if m == 0:
         return np.zeros(n, dtype=bool), np.zeros(n, dtype=np.intp)
-    cost = np.array([o.cost for o in catalog.offers], dtype=float)
-    by_preference = np.lexsort((np.arange(m), cost))  # cheaper first, then catalog order
-    masked = np.where(candidate, assessment.value, -np.inf)[:, by_preference]
-    best = by_preference[np.argmax(masked, axis=1)]  # first maximum wins exact ties
-    return candidate.any(axis=1), best
+    # the best value; exact ties: the cheaper offer for this customer, then catalog order
+    order = np.lexsort(
+        (
+            np.broadcast_to(np.arange(m), (n, m)),
+            assessment.cost,
+            -np.where(candidate, assessment.value, -np.inf),
+        ),
+        axis=1,
+    )
+    return candidate.any(axis=1), order[:, 0]
+
+
+NO_OFFER_KINDS = ("low risk", "not eligible", "none pays", "cancelled")
+"""Kinds of ``no_offer_reason``: the text before its colon."""
+
+
+def _no_offer_reasons(a: _Assessment, catalog: OfferCatalog, chosen: np.ndarray) -> np.ndarray:
+    """One line per customer without an offer saying why (None where one was chosen)."""
+    out = np.full(len(chosen), None, dtype=object)
+    if not catalog.offers:
+        out[~chosen] = "not eligible: the catalog has no offers"
+        return out
+    low = ~chosen & ~a.rules["risk"][:, 0]
+    cut = ([0.0, *a.risk_cuts])[RISK_BANDS.index(catalog.risk.offer_from)]
+    for i in np.flatnonzero(low):
+        out[i] = (
+            f"low risk: churn probability {a.p[i]:.3f} is below the "
+            f"{catalog.risk.offer_from} band (from {cut:.3f})"
+        )
+    blocked = ~chosen & ~low & ~a.eligible.any(axis=1)
+    for i in np.flatnonzero(blocked):
+        rules = [r for r in RULES if not a.rules[r][i].any()] or [
+            r for r in RULES if not a.rules[r][i].all()
+        ]
+        out[i] = f"not eligible: no offer's rules fit ({', '.join(rules)})"
+    unpaid = ~chosen & ~low & ~blocked
+    values = np.where(a.eligible, a.value, -np.inf)
+    for i in np.flatnonzero(unpaid):
+        j = int(np.argmax(values[i]))
+        out[i] = (
+            f"none pays: best is {catalog.offers[j].id} at {a.value[i, j]:,.2f} "
+            f"(p {a.p[i]:.3f} × uplift {a.share[i, j]:.3f} × LTV {a.ltv[i]:,.2f} "
+            f"< cost {a.cost[i, j]:,.2f})"
+        )
+    return out
 
 
 def decide(
-    customers: pd.DataFrame, catalog: OfferCatalog, *, uplift: LearnedUplift | None = None
+    customers: pd.DataFrame,
+    catalog: OfferCatalog,
+    *,
+    uplift: LearnedUplift | None = None,
+    population: Population | None = None,
 ) -> pd.DataFrame:
-    """The best retention offer (or none) for each customer.
+    """The best retention offer (or none) for each customer, and why none.
 
-    For every customer × offer pair the expected value ``p × uplift × LTV − cost`` is
-    computed and the offer's eligibility rules checked; each customer gets the eligible
-    offer of highest positive expected value. Exact ties go to the cheaper offer, then
-    to the one listed first in the catalog. Vectorised: no Python loop over customers.
+    For every customer × offer pair the cost (fixed, or relative to the customer's
+    order value or LTV), the expected value ``p × uplift × LTV − cost`` and the offer's
+    eligibility rules are computed (customers below the catalog's ``offer_from`` risk
+    band are eligible for nothing); each customer gets the eligible offer of highest
+    positive expected value. Exact ties go to the cheaper offer, then to the one listed
+    first in the catalog. Vectorised: no Python loop over customers with an offer.
 
     Parameters
     ----------
     customers : pandas.DataFrame, shape (n, ...)
         One row per customer: ``customer_id``, ``churn_probability`` (0–1, over the
         churn horizon), ``predicted_ltv`` (currency units over the LTV horizon) and
-        optionally ``loyalty_tier``, ``contract_type``, ``open_tickets`` and
-        ``days_to_birthday``. A missing
-        optional column, or NA in it, means unknown: offers whose rules need that value
-        are not eligible.
+        optionally ``loyalty_tier``, ``contract_type``, ``open_tickets``,
+        ``days_to_birthday``, ``order_value`` (average order value, currency units)
+        and ``status``. A missing optional column, or NA in it, means unknown: offers
+        whose rules or cost need that value are not eligible.
     catalog : OfferCatalog
         The offers, segments and risk bands, e.g. from :func:`load_catalog`.
     uplift : LearnedUplift, optional
         The ``offer-uplift`` model's per-customer effects (rows as ``customers``);
         None: every offer's uplift is the catalog's.
+    population : Population, optional
+        The reference population risk bands and value segments are cut on (the
+        champion's, see :class:`~serving.policy.bands.Population`); default: these
+        customers.
 
     Returns
     -------
-    pandas.DataFrame, shape (n, 9)
+    pandas.DataFrame, shape (n, 10)
         Same index as ``customers``; columns :data:`DECISION_COLUMNS`: ``customer_id``,
         ``risk_band``, ``value_segment``, ``offer_id`` and ``offer_name`` (object, None
         when no eligible offer has a positive expected value), ``offer_cost`` and
         ``expected_value`` (float, currency units; 0.0 when there is no offer),
         ``uplift`` (the chosen offer's share of would-be churners kept, NaN without an
-        offer) and ``uplift_source`` (``"catalog"`` or ``"model:<version>"``: the
-        chosen offer's source; without an offer, the policy's).
+        offer), ``uplift_source`` (``"catalog"`` or ``"model:<version>"``: the
+        chosen offer's source; without an offer, the policy's) and ``no_offer_reason``
+        (one line, its kind before the colon: low risk, not eligible, none pays; None
+        with an offer).
 
     Raises
     ------
@@ -398,25 +481,23 @@ def decide(
         When a required column is missing, a probability is outside [0, 1] or NaN, or
         a predicted LTV is not finite.
     """
-    assessment = _assess(customers, catalog, uplift)
+    assessment = _assess(customers, catalog, uplift, population)
     chosen, best = _choose(assessment, catalog)
-    rows = np.arange(len(customers))
+    n, m = len(customers), len(catalog.offers)
+    rows = np.arange(n)
     ids = np.array([o.id for o in catalog.offers] + [None], dtype=object)
     names = np.array([o.name for o in catalog.offers] + [None], dtype=object)
-    cost = np.array([o.cost for o in catalog.offers] + [0.0], dtype=float)
-    pick = np.where(chosen, best, len(catalog.offers))  # the extra slot means "no offer"
-    value = (
-        np.where(chosen, assessment.value[rows, best], 0.0)
-        if catalog.offers
-        else np.zeros(len(customers))
-    )
-    index = customers.index
-    m = len(catalog.offers)
-    share = (
-        np.where(chosen, assessment.share[rows, best], np.nan) if m else np.full(len(rows), np.nan)
-    )
-    from_catalog = chosen & ~assessment.learned[best] if m else np.zeros(len(rows), bool)
+    pick = np.where(chosen, best, m)  # the extra slot means "no offer"
+    if m:
+        value = np.where(chosen, assessment.value[rows, best], 0.0)
+        cost = np.where(chosen, assessment.cost[rows, best], 0.0)
+        share = np.where(chosen, assessment.share[rows, best], np.nan)
+        from_catalog = chosen & ~assessment.learned[best]
+    else:
+        value, cost, share = np.zeros(n), np.zeros(n), np.full(n, np.nan)
+        from_catalog = np.zeros(n, bool)
     source = np.where(from_catalog, CATALOG_SOURCE, assessment.source).astype(object)
+    index = customers.index
     return pd.DataFrame(
         {
             CUSTOMER_ID: customers[CUSTOMER_ID].array,
@@ -424,10 +505,13 @@ def decide(
             "value_segment": assessment.segment,
             "offer_id": pd.Series(ids[pick], index=index, dtype=object),
             "offer_name": pd.Series(names[pick], index=index, dtype=object),
-            "offer_cost": cost[pick],
+            "offer_cost": cost,
             "expected_value": value,
             "uplift": share,
             "uplift_source": source,
+            "no_offer_reason": pd.Series(
+                _no_offer_reasons(assessment, catalog, chosen), index=index, dtype=object
+            ),
         },
         index=index,
     )

@@ -10,14 +10,13 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.schema import CUSTOMER_ID
-from serving.policy.catalog import (
-    Offer,
-    OfferCatalog,
-)
+from serving.policy.bands import RISK_BANDS, Population
+from serving.policy.catalog import Offer, OfferCatalog
 from serving.policy.decide import CATALOG_SOURCE, LearnedUplift, _assess, _Assessment, _choose
 
 __all__ = [
@@ -33,7 +32,11 @@ class OfferOption(BaseModel):
 
     offer_id: str = Field(description="Offer id from the catalog.")
     offer_name: str = Field(description="What marketing calls it.")
-    cost: float = Field(description="Cost per accepted offer, currency units.")
+    cost: float | None = Field(
+        description="Cost of making the offer to this customer, currency units (fixed, or "
+        "relative to the customer's order value or LTV); None when it needs an unknown "
+        "order value."
+    )
     uplift: float = Field(
         description="Share of would-be churners the offer keeps: the catalog's, or the "
         "offer-uplift model's drop in churn probability divided by the churn probability."
@@ -41,7 +44,7 @@ class OfferOption(BaseModel):
     uplift_source: str = Field(
         description='Where uplift comes from: "catalog" or "model:<version>" (offer-uplift).'
     )
-    expected_value: float = Field(
+    expected_value: float | None = Field(
         description="churn probability × uplift × predicted LTV − cost, currency units."
     )
     eligible: bool = Field(description="Whether the customer meets every eligibility rule.")
@@ -55,7 +58,11 @@ class OfferOption(BaseModel):
 
 
 def explain(
-    customer: Mapping[str, Any], catalog: OfferCatalog, *, uplift: LearnedUplift | None = None
+    customer: Mapping[str, Any],
+    catalog: OfferCatalog,
+    *,
+    uplift: LearnedUplift | None = None,
+    population: Population | None = None,
 ) -> list[OfferOption]:
     """Every offer for one customer, best first, with values and ineligibility reasons.
 
@@ -73,6 +80,9 @@ def explain(
         The offers, segments and risk bands.
     uplift : LearnedUplift, optional
         The ``offer-uplift`` model's effects for this customer (one row).
+    population : Population, optional
+        The reference population of the risk bands and value segments (the champion's);
+        default: this one customer.
 
     Returns
     -------
@@ -86,24 +96,24 @@ def explain(
         As :func:`decide`.
     """
     frame = pd.DataFrame([{CUSTOMER_ID: None, **customer}])
-    assessment = _assess(frame, catalog, uplift)
+    assessment = _assess(frame, catalog, uplift, population)
     chosen, best = _choose(assessment, catalog)
     options = [
         (
             not assessment.eligible[0, j],
-            -assessment.value[0, j],
-            offer.cost,
+            -np.nan_to_num(assessment.value[0, j], nan=-np.inf),
+            np.nan_to_num(assessment.cost[0, j], nan=np.inf),
             j,
             OfferOption(
                 offer_id=offer.id,
                 offer_name=offer.name,
-                cost=offer.cost,
+                cost=_finite(assessment.cost[0, j]),
                 uplift=float(assessment.share[0, j]),
                 uplift_source=assessment.source if assessment.learned[j] else CATALOG_SOURCE,
-                expected_value=float(assessment.value[0, j]),
+                expected_value=_finite(assessment.value[0, j]),
                 eligible=bool(assessment.eligible[0, j]),
                 recommended=bool(chosen[0] and best[0] == j),
-                reasons=_reasons(offer, assessment, j),
+                reasons=_reasons(offer, assessment, j, catalog),
             ),
         )
         for j, offer in enumerate(catalog.offers)
@@ -111,9 +121,19 @@ def explain(
     return [option for *_, option in sorted(options, key=lambda o: o[:4])]
 
 
-def _reasons(offer: Offer, a: _Assessment, j: int) -> list[str]:
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _reasons(offer: Offer, a: _Assessment, j: int, catalog: OfferCatalog) -> list[str]:
     """Phrases for the rules offer ``j`` breaks for the one customer in ``a``."""
     out = []
+    if not a.rules["risk"][0, j]:
+        cuts = (0.0, *a.risk_cuts)[RISK_BANDS.index(catalog.risk.offer_from)]
+        out.append(
+            f"needs {catalog.risk.offer_from} risk or higher (churn probability from "
+            f"{cuts:.3f}), customer's is {a.p[0]:.3f} ({a.risk[0]})"
+        )
     if not a.rules["segments"][0, j]:
         out.append(f"needs value segment {_either(offer.segments)}, customer is {a.segment[0]}")
     if not a.rules["tiers"][0, j]:
@@ -143,6 +163,8 @@ def _reasons(offer: Offer, a: _Assessment, j: int) -> list[str]:
             else f"customer's is in {a.birthday[0]:g} days"
         )
         out.append(f"needs a birthday within {offer.max_days_to_birthday} days, {has}")
+    if not a.rules["order_value"][0, j]:
+        out.append("its cost is a share of the order value, customer's is unknown (no orders)")
     return out
 
 

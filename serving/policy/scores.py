@@ -13,10 +13,14 @@ from features.schema import CUSTOMER_ID
 
 SCORE_TYPES: dict[str, pa.DataType] = {
     "status": pa.string(),
-    "churn_probability": pa.float64(),
+    "churn_probability": pa.float64(),  # over churn_horizon_days
+    "churn_horizon_days": pa.int32(),
     "risk_band": pa.string(),
     "predicted_ltv": pa.float64(),
     "value_segment": pa.string(),
+    "expected_orders": pa.float64(),  # BG/NBD, in the churn horizon
+    "p_alive": pa.float64(),  # BG/NBD probability the customer is still active
+    "next_order_date": pa.timestamp("s", tz="UTC"),  # last order + mean gap; NaT: < 2 orders
     "reasons": pa.list_(pa.string()),
     "offer_id": pa.string(),
     "offer_name": pa.string(),
@@ -24,6 +28,7 @@ SCORE_TYPES: dict[str, pa.DataType] = {
     "expected_value": pa.float64(),
     "uplift": pa.float64(),  # the offer's share of would-be churners kept (NaN: no offer)
     "uplift_source": pa.string(),  # "catalog" or "model:<version>" (offer-uplift)
+    "no_offer_reason": pa.string(),  # one line, kind before the colon; None with an offer
     "churn_model_version": pa.string(),
     "ltv_model_version": pa.string(),
 }

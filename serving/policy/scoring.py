@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.purchase_days import PURCHASE_DAY_FEATURES
 from features.schema import CUSTOMER_ID
-from serving.policy.catalog import OPTIONAL_COLUMNS, OfferCatalog, load_catalog
+from serving.policy.bands import Population
+from serving.policy.catalog import OPTIONAL_COLUMNS, ORDER_VALUE, OfferCatalog, load_catalog
 from serving.policy.decide import CATALOG_SOURCE, LearnedUplift, decide
 from serving.policy.reasons import top_reasons
 from serving.policy.scores import SCORE_COLUMNS
@@ -94,6 +96,37 @@ class ScoringModels:
         return POPULATIONS.get(self.population, POPULATIONS["active"])
 
     @property
+    def horizon_days(self) -> int | None:
+        """Days ``churn_probability`` covers (the churn model's horizon; None if unknown)."""
+        value = self.churn.tags.get("horizon_days")
+        btyd = self.churn.model.__dict__.get("btyd_")
+        if value is None and btyd is not None:
+            return int(btyd.horizon_days)
+        return int(value) if value else None
+
+    @property
+    def population_reference(self) -> Population:
+        """The population the champion scores (its ``reference_``, recorded at training).
+
+        Risk bands and value segments are cut relative to it. A model trained before
+        the reference existed has none: then bands and segments use the catalog's
+        absolute thresholds (and that is logged once).
+        """
+        churn = self.churn.model.__dict__.get("reference_")
+        ltv = self.ltv.model.__dict__.get("reference_")
+        if churn is None or ltv is None:
+            if not _WARNED:
+                _WARNED.append(True)
+                log.warning(NO_REFERENCE)
+            return Population(np.empty(0), np.empty(0), "none: absolute thresholds")
+        cutoff = self.churn.tags.get("validation_cutoff", "?")
+        return Population(
+            np.asarray(churn, float),
+            np.asarray(ltv, float),
+            f"{CHURN_MODEL} v{self.churn.version} on its validation cutoff {cutoff}",
+        )
+
+    @property
     def feature_names(self) -> list[str]:
         """Every feature either model needs, churn model's order first."""
         names = list(self.churn.model.input_names)
@@ -102,6 +135,13 @@ class ScoringModels:
             names += [n for n in self.uplift.model.input_names if n not in names]
         return names
 
+
+NO_REFERENCE = (
+    "The champion models carry no reference population (trained by an older version): "
+    "risk bands and value segments use the catalog's absolute thresholds. Retrain to get "
+    "bands relative to the population."
+)
+_WARNED: list[bool] = []
 
 NO_UPLIFT_MODEL = (
     f"No '{UPLIFT_MODEL}' champion in the registry: offers use the catalog's uplift "
@@ -140,6 +180,7 @@ def score(
     *,
     reasons: int = 3,
     attribution: Attribution = "path",
+    as_of: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Score feature rows.
 
@@ -154,16 +195,22 @@ def score(
         How the churn model's feature contributions behind the reasons are computed:
         path attributions, at about the cost of a predict, or exact TreeSHAP, ≈ 40×
         dearer (see :mod:`training.models.attribution`).
+    as_of : Timestamp, optional
+        The features' cutoff (UTC), for ``next_order_date``; default: today (UTC).
 
     Returns
     -------
     DataFrame, shape (n, len(SCORE_COLUMNS))
         :data:`SCORE_COLUMNS`: status (active / lapsed / cancelled, see
         :func:`training.labels.status_in_features`; a cancelled customer is churned:
-        probability 1, LTV 0, no offer), churn probability over the churn horizon, risk band,
-        predicted LTV (currency units over the LTV horizon), value segment, reasons
-        (list of str), the recommended offer (None when none pays) with its cost and
-        expected net value, and both model versions.
+        probability 1, LTV 0, no offer), churn probability over ``churn_horizon_days``,
+        risk band (relative to the champion's population), predicted LTV (currency units
+        over the LTV horizon), value segment, expected orders in the churn horizon and
+        P(alive) (BG/NBD at the model's fit), the expected date of the next order (last
+        order + the customer's mean gap between orders; before ``as_of`` when overdue;
+        NaT with fewer than two orders), reasons (list of str), the recommended offer
+        (None when none pays) with its cost and expected net value, why there is none
+        (``no_offer_reason``), and both model versions.
 
     Raises
     ------
@@ -184,15 +231,24 @@ def score(
     for column in OPTIONAL_COLUMNS:
         if column in frame.columns:
             inputs[column] = frame[column]
+    inputs[ORDER_VALUE] = order_value(frame)
     inputs["status"] = status
-    decided = decide(inputs, models.catalog, uplift=learned_uplift(frame, models))
+    decided = decide(
+        inputs,
+        models.catalog,
+        uplift=learned_uplift(frame, models),
+        population=models.population_reference,
+    )
+    decided.loc[cancelled, "no_offer_reason"] = "cancelled: " + CANCELLED_REASON
     out = pd.concat(
         [
             inputs[[CUSTOMER_ID, "churn_probability", "predicted_ltv"]],
             decided.drop(columns=CUSTOMER_ID),
+            purchase_outlook(frame, X, churn, as_of=as_of, cancelled=cancelled),
         ],
         axis=1,
     )
+    out["churn_horizon_days"] = models.horizon_days or 0
     out["status"] = status
     out["reasons"] = (
         top_reasons(churn.contributions(X, method=attribution), frame, k=reasons)
@@ -206,3 +262,45 @@ def score(
     out["churn_model_version"] = models.churn.version
     out["ltv_model_version"] = models.ltv.version
     return out[list(SCORE_COLUMNS)]
+
+
+def order_value(frame: pd.DataFrame) -> pd.Series:
+    """Each customer's average order value, currency units: ``aov_365d``, else ``aov_total``
+    (NaN without orders); what offers priced as a share of an order are priced on."""
+    nan = pd.Series(np.nan, index=frame.index)
+    recent = pd.to_numeric(frame.get("aov_365d", nan), errors="coerce")
+    return recent.fillna(pd.to_numeric(frame.get("aov_total", nan), errors="coerce"))
+
+
+def purchase_outlook(
+    frame: pd.DataFrame,
+    X: pd.DataFrame,
+    churn,
+    *,
+    as_of: pd.Timestamp | None,
+    cancelled: np.ndarray,
+) -> pd.DataFrame:
+    """Expected orders in the churn horizon, P(alive) and the next order's expected date.
+
+    The first two are the BG/NBD fit the churn model carries, over its horizon (from
+    ``X`` when they are model features; NaN without a fit); the date is the last order
+    plus the customer's mean gap between orders, at day precision (NaT with fewer than
+    two orders or when cancelled). Shape (n, 3), same index as ``frame``.
+    """
+    btyd = churn.__dict__.get("btyd_")
+    columns = {"expected_orders": "btyd_expected_orders", "p_alive": "btyd_p_alive"}
+    if btyd is not None and not all(c in X.columns for c in columns.values()):
+        X = btyd.add(frame[[c for c in PURCHASE_DAY_FEATURES if c in frame.columns]])
+    out = pd.DataFrame(index=frame.index)
+    for name, column in columns.items():
+        values = X[column].to_numpy(dtype=float) if column in X.columns else np.nan
+        out[name] = np.where(cancelled, 0.0, values)
+    day = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp.now(tz="UTC")
+    day = day.tz_convert(None) if day.tz is not None else day
+    nan = pd.Series(np.nan, index=frame.index)
+    ahead = pd.to_numeric(frame.get("gap_mean_days", nan), errors="coerce") - pd.to_numeric(
+        frame.get("days_since_last_order", nan), errors="coerce"
+    )
+    ahead = ahead.where(~cancelled)
+    out["next_order_date"] = (day + pd.to_timedelta(ahead.round(), unit="D")).dt.floor("D")
+    return out

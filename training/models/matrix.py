@@ -94,6 +94,24 @@ class FeatureSpec:
         )
 
 
+REFERENCE_POINTS = 1001
+"""Quantile points kept of a model's reference distribution (every 0.1 percentile)."""
+
+
+def quantile_points(values) -> np.ndarray:
+    """``REFERENCE_POINTS`` evenly spaced quantiles of the finite ``values``, ascending.
+
+    Returns
+    -------
+    numpy.ndarray of float, shape (REFERENCE_POINTS,), or (0,) without finite values.
+    """
+    x = np.asarray(values, dtype=float).ravel()
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return np.empty(0)
+    return np.quantile(x, np.linspace(0.0, 1.0, REFERENCE_POINTS))
+
+
 class FeatureModel:
     """Base of the fitted models: the model matrix of a feature frame.
 
@@ -103,6 +121,11 @@ class FeatureModel:
     """
 
     spec_: FeatureSpec
+    reference_: np.ndarray
+    """Quantile points (:func:`quantile_points`) of the model's predictions on the
+    population it scores, recorded at training (its newest complete cutoff); what the
+    offer policy cuts relative risk bands and value segments on. Absent on models
+    trained before it existed."""
 
     @property
     def input_names(self) -> list[str]:

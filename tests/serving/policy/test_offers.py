@@ -22,6 +22,7 @@ from serving.policy.catalog import (
     ValueSegments,
     load_catalog,
 )
+from serving.policy.bands import Population
 from serving.policy.decide import decide, expected_value, risk_band, value_segment
 from serving.policy.explain import explain
 
@@ -72,8 +73,15 @@ def offer(id: str, *, cost: float = 0.0, uplift: float = 0.1, **rules) -> Offer:
     return Offer(id=id, name=id.replace("_", " "), cost=cost, uplift=uplift, **rules)
 
 
+ABSOLUTE = {
+    "risk": RiskBands(thresholds=(0.3, 0.6), offer_from="low"),
+    "segments": ValueSegments(thresholds=(100.0, 500.0, 1500.0)),
+}
+"""Absolute bands and segments, every band offered: the rules under test, one at a time."""
+
+
 def catalog(*offers: Offer, **fields) -> OfferCatalog:
-    return OfferCatalog(offers=offers, **fields)
+    return OfferCatalog(offers=offers, **{**ABSOLUTE, **fields})
 
 
 def customers(*rows: dict) -> pd.DataFrame:
@@ -92,12 +100,14 @@ class TestLoadCatalog:
         assert cat.ids == (*OFFER_IDS, "win_back", "birthday_treat")
         assert cat.offer("win_back").statuses == ("lapsed",)
         assert cat.offer("birthday_treat").max_days_to_birthday == 30
-        assert all(o.cost >= 0 and 0.05 <= o.uplift <= 0.25 for o in cat.offers)
+        assert all(0.05 <= o.uplift <= 0.25 for o in cat.offers)
         assert cat.offer("free_month").contract_types == ("subscription",)
         assert cat.offer("priority_callback").min_open_tickets == 1
         assert cat.segments.names == ("low", "medium", "high", "top")
-        assert cat.segments.thresholds == (100.0, 500.0, 1500.0)
-        assert cat.risk.thresholds == (0.3, 0.6)
+        assert (cat.segments.basis, cat.segments.quantiles) == ("quantile", (0.5, 0.8, 0.95))
+        assert (cat.risk.basis, cat.risk.lift, cat.risk.offer_from) == ("lift", (1.0, 2.0), "medium")
+        # in the customer's own scale: no offer has a fixed currency cost
+        assert all(o.cost == 0 and o.relative_cost and o.min_ltv == 0 for o in cat.offers)
 
     def test_valid_catalog_with_defaults(self, tmp_path):
         cat = load_catalog(write_catalog(tmp_path, VALID))
@@ -210,7 +220,27 @@ class TestLoadCatalog:
 class TestRiskBand:
     def test_values_on_a_threshold_go_to_the_higher_band(self):
         p = [0.0, 0.2999, 0.3, 0.5999, 0.6, 1.0]
-        assert risk_band(p).tolist() == ["low", "low", "medium", "medium", "high", "high"]
+        bands = risk_band(p, (0.3, 0.6)).tolist()
+        assert bands == ["low", "low", "medium", "medium", "high", "high"]
+
+    def test_default_is_lift_over_the_populations_base_rate(self):
+        # base rate 0.125: medium from it, high from 0.25, whatever the absolute level
+        reference = Population.of(np.full(1000, 0.125), [])
+        bands = risk_band([0.05, 0.125, 0.24, 0.25, 0.9], population=reference).tolist()
+        assert bands == ["low", "medium", "medium", "high", "high"]
+        # without a population the probabilities scored are it: mean 0.02 here
+        assert risk_band([0.01, 0.01, 0.02, 0.04]).tolist() == ["low", "low", "medium", "high"]
+
+    def test_quantile_basis(self):
+        bands = RiskBands(basis="quantile", quantiles=(0.5, 0.9))
+        reference = Population.of(np.linspace(0, 1, 1001), [])
+        assert bands.cut_points(reference) == pytest.approx((0.5, 0.9))
+        assert risk_band([0.49, 0.5, 0.95], bands, reference).tolist() == ["low", "medium", "high"]
+
+    def test_lift_cut_points_are_capped_at_one(self):
+        reference = Population.of(np.full(10, 0.7), [])
+        assert RiskBands().cut_points(reference) == pytest.approx((0.7, 1.0))
+        assert "1 × base rate 0.7" in RiskBands().describe(reference)
 
     def test_custom_thresholds_and_nan(self):
         bands = risk_band(pd.Series([0.1, 0.2, np.nan]), (0.1, 0.5))
@@ -225,9 +255,20 @@ class TestRiskBand:
 
 
 class TestValueSegment:
+    def test_default_is_by_quantile_of_the_population(self):
+        reference = Population.of([], np.arange(1, 101, dtype=float))  # 1 … 100
+        assert value_segment([10.0, 60.0, 90.0, 99.0], population=reference).tolist() == [
+            "low", "medium", "high", "top",
+        ]  # fmt: skip
+        # the same customers in a currency worth 1,000 times less: the same segments
+        scaled = Population.of([], np.arange(1, 101) * 1000.0)
+        assert value_segment([1e4, 6e4, 9e4, 9.9e4], population=scaled).tolist() == [
+            "low", "medium", "high", "top",
+        ]  # fmt: skip
+
     def test_values_on_a_threshold_go_to_the_higher_segment(self):
         ltv = [-50.0, 0.0, 99.99, 100.0, 499.99, 500.0, 1499.99, 1500.0, 1e6]
-        assert value_segment(ltv).tolist() == [
+        assert value_segment(ltv, ABSOLUTE["segments"]).tolist() == [
             "low", "low", "low", "medium", "medium", "high", "high", "top", "top",
         ]  # fmt: skip
 
@@ -514,3 +555,79 @@ class TestStatusRule:
         text += 'statuses = ["dormant"]\n'
         with pytest.raises(ConfigError, match="statuses"):
             load_catalog(write_catalog(tmp_path, text))
+
+
+class TestRelativeOffers:
+    """Costs in the customer's own scale, the risk gate, and why no offer, in one line."""
+
+    def test_cost_as_a_share_of_order_value_and_ltv_within_floor_and_cap(self):
+        coupon = offer("coupon", cost_pct_of_order=10.0, cost_min=2.0, cost_max=30.0)
+        vip = offer("vip", cost=1.0, cost_pct_of_ltv=2.0)
+        order_value, ltv = np.array([5.0, 100.0, 1000.0, np.nan]), np.full(4, 500.0)
+        assert coupon.costs(order_value, ltv)[:3].tolist() == [2.0, 10.0, 30.0]
+        assert np.isnan(coupon.costs(order_value, ltv)[3])
+        assert vip.costs(order_value, ltv).tolist() == [11.0] * 4
+
+    def test_the_same_customers_in_another_currency_get_the_same_offers(self):
+        cat = load_catalog(REPO_CATALOG)
+        rng = np.random.default_rng(3)
+        n = 400
+        frame = pd.DataFrame(
+            {
+                "customer_id": np.arange(n),
+                "churn_probability": rng.beta(1, 6, n),
+                "predicted_ltv": rng.gamma(2.0, 300.0, n),
+                "order_value": rng.gamma(4.0, 20.0, n),
+                "status": "active",
+            }
+        )
+        yen = frame.assign(
+            predicted_ltv=frame["predicted_ltv"] * 160, order_value=frame["order_value"] * 160
+        )
+        out, out_yen = decide(frame, cat), decide(yen, cat)
+        assert out["offer_id"].notna().sum() > 0
+        assert out["offer_id"].tolist() == out_yen["offer_id"].tolist()
+        np.testing.assert_allclose(out_yen["expected_value"], out["expected_value"] * 160)
+
+    def test_customers_below_offer_from_get_no_offer_and_are_told_why(self):
+        cat = catalog(offer("free", uplift=0.5), risk=RiskBands(thresholds=(0.3, 0.6)))
+        out = decide(customers({"churn_probability": 0.29}, {"churn_probability": 0.3}), cat)
+        assert out["offer_id"].tolist() == [None, "free"]
+        assert out["no_offer_reason"].tolist() == [
+            "low risk: churn probability 0.290 is below the medium band (from 0.300)",
+            None,
+        ]
+        [option] = explain({"churn_probability": 0.29, "predicted_ltv": 1000.0}, cat)
+        assert option.reasons == [
+            "needs medium risk or higher (churn probability from 0.300), customer's is 0.290 (low)"
+        ]
+
+    def test_no_offer_reason_says_which_kind(self):
+        cat = catalog(
+            offer("dear", cost=100.0, uplift=0.1),
+            offer("gold_only", uplift=0.5, tiers=("gold",)),
+            offer("pct", uplift=0.5, cost_pct_of_order=10.0, statuses=("lapsed",)),
+        )
+        frame = customers({}, {"status": "lapsed", "predicted_ltv": 10.0, "order_value": 500.0})
+        out = decide(frame, cat)
+        assert out["offer_id"].tolist() == [None, None]
+        reasons = out["no_offer_reason"].tolist()
+        assert reasons[0] == (
+            "none pays: best is dear at -50.00 (p 0.500 × uplift 0.100 × LTV 1,000.00 "
+            "< cost 100.00)"
+        )
+        assert reasons[1].startswith("none pays: best is pct at -47.50")
+        out = decide(customers({"predicted_ltv": 1000.0}), catalog(offer("g", tiers=("gold",))))
+        assert out["no_offer_reason"].tolist() == ["not eligible: no offer's rules fit (tiers)"]
+
+    def test_unknown_order_value_makes_a_relative_offer_ineligible(self):
+        cat = catalog(offer("pct", uplift=0.5, cost_pct_of_order=10.0))
+        out = decide(customers({"order_value": np.nan}, {"order_value": 50.0}), cat)
+        assert out["offer_id"].tolist() == [None, "pct"]
+        assert out["offer_cost"].tolist() == [0.0, 5.0]
+        assert "order_value" in out["no_offer_reason"][0]
+
+    def test_cap_below_floor_is_refused(self, tmp_path):
+        text = VALID.replace("cost = 10.0", "cost = 10.0\ncost_min = 5.0\ncost_max = 1.0")
+        message = catalog_error(tmp_path, text)
+        assert "cost_max" in message and "coupon" in message and "at least cost_min" in message

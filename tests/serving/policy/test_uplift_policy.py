@@ -8,6 +8,7 @@ import pytest
 
 from serving.batch.policies import POLICIES, POLICY_COLUMNS, compare_policies, total
 from serving.batch.reader import campaign_scores
+from serving.policy.bands import RiskBands
 from serving.policy.catalog import Offer, OfferCatalog
 from serving.policy.decide import CATALOG_SOURCE, LearnedUplift, decide
 from serving.policy.explain import explain
@@ -16,7 +17,8 @@ CATALOG = OfferCatalog(
     offers=(
         Offer(id="coupon", name="Coupon", cost=10.0, uplift=0.1),
         Offer(id="call", name="Call", cost=20.0, uplift=0.3),
-    )
+    ),
+    risk=RiskBands(offer_from="low"),  # who is persuadable is the uplift's to say here
 )
 
 
