@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from features.attributes import CATEGORICAL_ATTRIBUTES, attribute_features, offer_features
+from features.basket import basket_features
 from features.engagement import engagement_features
 from features.errors import ConfigError
 from features.events import as_utc, known_before, visible_events
@@ -33,7 +34,7 @@ CATEGORICAL_FEATURES = (*CATEGORICAL_ATTRIBUTES, "nps_class_last")
 
 EVENT_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
     # event table: (time column, the other columns the features read)
-    "transactions": ("ordered_at", ("amount", "is_refund", "discount", "category")),
+    "transactions": ("ordered_at", ("amount", "is_refund", "discount", "category", "quantity")),
     "support_tickets": ("opened_at", ("resolved_at", "escalated", "csat")),
     "surveys": ("answered_at", ("nps", "csat", "ces")),
     "offers": ("offered_at", ("accepted",)),
@@ -125,6 +126,7 @@ def build_features(
     columns |= recency_features(orders, tickets, surveys, offers)
     columns |= frequency_features(orders, windows=windows)
     columns |= spend_features(txn, windows=windows)
+    columns |= basket_features(txn, orders)
     columns |= upsell_features(txn, windows=windows)
     columns |= purchase_day_features(txn, time_column=EVENT_COLUMNS["transactions"][0], as_of=as_of)
     columns |= support_features(tickets, windows=windows, as_of=as_of, sla_hours=sla_hours)

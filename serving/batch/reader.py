@@ -99,15 +99,32 @@ def campaign_scores(scores: pd.DataFrame, catalog: OfferCatalog) -> pd.DataFrame
             unknown,
             f"offers of the catalog ({', '.join(catalog.ids)}); score again with this catalog",
         )
-    cost = offered["offer_id"].map({o.id: o.cost for o in catalog.offers})
-    differs = ~np.isclose(offered["offer_cost"].astype(float), cost.astype(float))
+    # a fixed cost must be the catalog's; a relative one within its floor and cap
+    fixed = {o.id: o.cost for o in catalog.offers if not o.relative_cost}
+    low = offered["offer_id"].map({o.id: o.cost_min for o in catalog.offers}).astype(float)
+    high = offered["offer_id"].map(
+        {o.id: np.inf if o.cost_max is None else o.cost_max for o in catalog.offers}
+    )
+    cost = offered["offer_cost"].astype(float)
+    want = offered["offer_id"].map(fixed).astype(float)
+    differs = np.where(
+        want.notna(),
+        ~np.isclose(cost, want.fillna(0.0)),
+        (cost < low - 1e-9) | (cost > high.astype(float) + 1e-9),
+    )
     if differs.any():
         first = offered.loc[differs].iloc[0]
+        offer = catalog.offer(first["offer_id"])
+        expected = (
+            f"the catalog's {offer.cost:g}"
+            if not offer.relative_cost
+            else f"a cost within the catalog's floor {offer.cost_min:g} and cap "
+            f"{offer.cost_max if offer.cost_max is not None else 'none'}"
+        )
         raise ConfigError(
             f"cost of offer {first['offer_id']} in the scores",
             float(first["offer_cost"]),
-            f"the catalog's {catalog.offer(first['offer_id']).cost:g}; the scores were made "
-            "with another catalog, score again",
+            f"{expected}; the scores were made with another catalog, score again",
         )
     catalog_uplift = scores["offer_id"].map({o.id: o.uplift for o in catalog.offers})
     if "uplift" in scores.columns:  # scores name each offer's uplift (catalog or model)

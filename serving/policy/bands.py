@@ -25,9 +25,10 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from features.errors import ConfigError
 from training.models.matrix import REFERENCE_POINTS, quantile_points
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "RiskBands",
     "ValueSegments",
     "band",
+    "risk_band",
+    "value_segment",
 ]
 
 RISK_BANDS: tuple[str, ...] = ("low", "medium", "high")
@@ -271,3 +274,79 @@ def band(values: ArrayLike, edges: Sequence[float], names: Sequence[str]) -> np.
     out[...] = np.asarray(names, dtype=object)[index]
     out[np.isnan(x)] = None
     return out
+
+
+def risk_band(
+    churn_probability: ArrayLike,
+    thresholds: RiskBands | Sequence[float] | None = None,
+    population: Population | None = None,
+) -> np.ndarray:
+    """Risk band of each churn probability.
+
+    Parameters
+    ----------
+    churn_probability : array_like of float, shape (n,)
+        Probability of churning within the churn horizon, 0–1.
+    thresholds : RiskBands or pair of float, optional
+        How the bands are cut (default ``RiskBands()``: medium from the population's
+        base rate, high from twice it), or two absolute probabilities from which risk is
+        medium, then high. A value exactly on a cut point belongs to the higher band.
+    population : Population, optional
+        The reference a relative basis is cut on; default: these probabilities.
+
+    Returns
+    -------
+    numpy.ndarray of object, shape (n,)
+        ``"low"``, ``"medium"`` or ``"high"``; None where the probability is NaN.
+
+    Raises
+    ------
+    ConfigError
+        When ``thresholds`` are not two increasing probabilities.
+    """
+    bands = _risk_bands(thresholds)
+    if population is None:
+        population = Population.of(churn_probability, [])
+    return band(churn_probability, bands.cut_points(population), RISK_BANDS)
+
+
+def _risk_bands(thresholds: RiskBands | Sequence[float] | None) -> RiskBands:
+    if thresholds is None:
+        return RiskBands()
+    if isinstance(thresholds, RiskBands):
+        return thresholds
+    try:
+        return RiskBands(thresholds=tuple(thresholds))
+    except ValidationError as e:
+        raise ConfigError(
+            "risk thresholds", thresholds, "two increasing probabilities in [0, 1]"
+        ) from e
+
+
+def value_segment(
+    predicted_ltv: ArrayLike,
+    thresholds: ValueSegments | None = None,
+    population: Population | None = None,
+) -> np.ndarray:
+    """Value segment of each predicted lifetime value.
+
+    Parameters
+    ----------
+    predicted_ltv : array_like of float, shape (n,)
+        Predicted net spend over the LTV horizon, currency units.
+    thresholds : ValueSegments, optional
+        Segment names and how they are cut (default ``ValueSegments()``: quantiles 0.5,
+        0.8 and 0.95 of the population's LTVs); a value exactly on a cut point belongs
+        to the higher segment.
+    population : Population, optional
+        The reference a quantile basis is cut on; default: these LTVs.
+
+    Returns
+    -------
+    numpy.ndarray of object, shape (n,)
+        Segment names; None where the LTV is NaN.
+    """
+    segments = thresholds if thresholds is not None else ValueSegments()
+    if population is None:
+        population = Population.of([], predicted_ltv)
+    return band(predicted_ltv, segments.cut_points(population), segments.names)

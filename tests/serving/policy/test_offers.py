@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from features.errors import ConfigError
 from features.synthetic import OFFER_IDS
+from serving.policy.bands import Population, risk_band, value_segment
 from serving.policy.catalog import (
     DECISION_COLUMNS,
     Offer,
@@ -22,8 +23,7 @@ from serving.policy.catalog import (
     ValueSegments,
     load_catalog,
 )
-from serving.policy.bands import Population
-from serving.policy.decide import decide, expected_value, risk_band, value_segment
+from serving.policy.decide import decide, expected_value
 from serving.policy.explain import explain
 
 REPO_CATALOG = Path(__file__).resolve().parents[3] / "offers.toml"
@@ -105,7 +105,8 @@ class TestLoadCatalog:
         assert cat.offer("priority_callback").min_open_tickets == 1
         assert cat.segments.names == ("low", "medium", "high", "top")
         assert (cat.segments.basis, cat.segments.quantiles) == ("quantile", (0.5, 0.8, 0.95))
-        assert (cat.risk.basis, cat.risk.lift, cat.risk.offer_from) == ("lift", (1.0, 2.0), "medium")
+        risk = (cat.risk.basis, cat.risk.lift, cat.risk.offer_from)
+        assert risk == ("lift", (1.0, 2.0), "medium")
         # in the customer's own scale: no offer has a fixed currency cost
         assert all(o.cost == 0 and o.relative_cost and o.min_ltv == 0 for o in cat.offers)
 

@@ -25,7 +25,7 @@ from churn.cli import app
 from features.errors import ConfigError, OutputError
 from features.load import load_tables
 from features.synthetic import generate
-from serving.policy.decide import risk_band, value_segment
+from serving.policy.bands import risk_band, value_segment
 from serving.report.report import make_report, write_report
 from training.monitoring.drift import psi_table, score_histogram
 from training.monitoring.monitor import MonitorResult, log_result
