@@ -33,6 +33,7 @@ from features.schema import CONTRACT_VERSION
 from training.evaluation.uplift_metrics import (
     Overlap,
     evaluate_uplift,
+    gain_bound,
     offer_comparison,
     offer_rows,
     overlap,
@@ -205,7 +206,11 @@ def train_uplift(
         reason = thin_overlap(found, config)
         metrics = evaluate_uplift(validated, val_rows, no_offer=NO_OFFER)
         head = summary(metrics)
-        beats = bool(head["auuc"] > head["auuc_churn_risk"])
+        bound = gain_bound(validated, val_rows, no_offer=NO_OFFER, seed=config.seed)
+        head |= bound
+        # the model replaces the catalog rule only when its gain is positive with 95 %
+        # confidence (bootstrap lower bound over the held-out customers)
+        beats = bool(bound["gain_lower"] > 0)
         _log_metrics(metrics, found, head, reason)
         _log_qini(validated, val_rows)
         step("refitting on every complete campaign")
@@ -230,6 +235,8 @@ def train_uplift(
                     "gate_metric": "auuc",
                     "gate_value": f"{head['auuc']:.5f}",
                     "baseline_auuc": f"{head['auuc_churn_risk']:.5f}",
+                    "gain": f"{bound['gain']:.5f}",
+                    "gain_lower_95": f"{bound['gain_lower']:.5f}",
                     "beats_baselines": str(beats).lower(),
                     "overlap_ok": str(not reason).lower(),
                     "overlap_reason": reason or "none",

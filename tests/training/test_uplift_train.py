@@ -99,6 +99,13 @@ class TestOverlapGate:
         )
         assert not d.promoted and d.reason.startswith("propensity overlap too thin")
 
+    def test_the_gate_refuses_a_gain_whose_lower_bound_is_not_positive(self):
+        from training.registry.promotion import _refusal
+
+        tags = {"overlap_ok": "true", "gain": "0.00420", "gain_lower_95": "-0.00110"}
+        assert _refusal(tags).startswith("held-out gain over the catalog rule not positive")
+        assert _refusal({**tags, "gain_lower_95": "0.00050"}) is None
+
     @pytest.mark.slow
     def test_a_real_run_with_thin_overlap_is_not_promoted(self, generated, tmp_path):
         from training.registry.promotion import promote
@@ -112,6 +119,8 @@ class TestOverlapGate:
             assert set(result.metrics.columns) >= {"auuc", "auuc_churn_risk", "uplift_at_k"}
             loaded = load_model(UPLIFT_MODEL, result.version, tracking_uri=uri)
             assert loaded.tags["overlap_ok"] == "false"
+            gain, lower = float(loaded.tags["gain"]), float(loaded.tags["gain_lower_95"])
+            assert lower <= gain and loaded.tags["beats_baselines"] == str(lower > 0).lower()
             assert loaded.model.predict(result.validation.head(5)).shape == (
                 5,
                 len(loaded.model.offers_),

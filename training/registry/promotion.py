@@ -212,6 +212,11 @@ def _refusal(tags: Mapping[str, str]) -> str | None:
     """The reason a version may not be promoted whatever its figures (None: no such reason)."""
     if tags.get("overlap_ok") == "false":
         return f"propensity overlap too thin: {tags.get('overlap_reason', 'see the training run')}"
+    if "gain_lower_95" in tags and not float(tags["gain_lower_95"]) > 0:
+        return (
+            f"held-out gain over the catalog rule not positive with 95 % confidence: "
+            f"gain {tags.get('gain', '?')}, lower bound {tags['gain_lower_95']} (bootstrap)"
+        )
     return None
 
 
