@@ -7,8 +7,9 @@ problem found is collected and raised together as one
 :class:`~features.errors.DataContractError` naming file, column, row count and up to
 five examples.
 
-Reported, not refused (``Tables.warnings``): rows of customers absent from
-``customers``; "never" sentinels such as ``9999-12-31`` in an end column
+Reported, not refused (``Tables.warnings``): transactions repeated row for row (dropped,
+counted once; an ``order_id`` reused for different rows is refused); rows of customers
+absent from ``customers``; "never" sentinels such as ``9999-12-31`` in an end column
 (``cancelled_at``, ``resolved_at``), read as missing; timestamps after today (UTC),
 which stay in the tables (a cutoff after them sees them) but do not move
 :meth:`Tables.data_end`.
@@ -24,6 +25,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from features.duplicates import Duplicates, check_transactions
 from features.errors import DataContractError, Problem
 from features.files import read_file, table_files
 from features.schema import (
@@ -117,6 +119,7 @@ def validate_tables(
     event_types: EventTypeMap | None = None,
     id_kind: IdKind = "auto",
     log_warnings: bool = True,
+    duplicates: Duplicates = "drop",
 ) -> Tables:
     """Validate in-memory frames (contract column names) and return :class:`Tables`.
 
@@ -128,8 +131,10 @@ def validate_tables(
     (int64), ``"str"``, or ``"auto"`` (int64 when every id is a whole number); a reader
     of one customer partition at a time passes what it found over all of them, so
     every partition gets the same dtype. ``log_warnings=False`` leaves the logging of
-    :attr:`Tables.warnings` to the caller. Raises :class:`DataContractError` listing
-    every problem.
+    :attr:`Tables.warnings` to the caller. Transactions repeated row for row are
+    dropped with a warning (``duplicates="drop"``) or refused (``"refuse"``); an
+    ``order_id`` reused by different rows of a customer is refused
+    (:mod:`features.duplicates`). Raises :class:`DataContractError` listing every problem.
     """
     sources = dict(sources or {})
     families = event_family_map(event_types)
@@ -156,6 +161,12 @@ def validate_tables(
     absent = frozenset(name for name in TABLES if name not in frames)
     tables = Tables(**out, sources=sources, absent=absent)
     _unify_ids(tables, id_kind)
+    tables.transactions, problems, repeated = check_transactions(
+        tables.transactions, files["transactions"], duplicates=duplicates
+    )
+    if problems:
+        raise DataContractError(problems)
+    notes += repeated
     notes += _report_future(tables, files, end_of_today(now))
     tables.warnings = notes + _report_unknown_customers(tables, files)
     for w in tables.warnings if log_warnings else ():
