@@ -326,7 +326,6 @@ def _compare_policies(
     from serving.batch.policies import compare_on_history, held_out_cutoffs
     from serving.policy.catalog import load_catalog
     from serving.policy.scoring import load_uplift
-    from training.models.btyd import BTYD_FEATURES
     from training.registry.registry import CHALLENGER, CHAMPION, LTV_MODEL, load_model
 
     data_dir = Path(data) if data else settings.data.dir
@@ -358,7 +357,7 @@ def _compare_policies(
             tables,
             catalog,
             uplift=uplift,
-            predict_ltv=lambda rows: ltv.validated.predict(rows.drop(columns=list(BTYD_FEATURES))),
+            predict_ltv=ltv.validated.predict,  # it adds its own BTYD features
             budget=budget,
             ground_truth=ground_truth,
         )

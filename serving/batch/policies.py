@@ -249,6 +249,8 @@ def compare_on_history(
         An ``offer-uplift`` version (its ``validated`` model and tags are used).
     predict_ltv : callable
         Feature rows (as of the campaign cutoff) → predicted LTV, currency units, (n,).
+        The rows carry no BTYD features: an LTV model that reads them adds its own
+        (the CLI passes the LTV champion's validated ``predict``).
     budget : float
         Per campaign, currency units.
     ground_truth : pandas.DataFrame, optional
