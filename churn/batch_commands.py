@@ -128,7 +128,8 @@ def score(
         from serving.policy.scoring import NO_UPLIFT_MODEL
 
         print_warning(NO_UPLIFT_MODEL, label="note")
-    if models.population != settings.scoring.population:
+    chosen = "population" in settings.scoring.model_fields_set  # set, not the default
+    if chosen and models.population != settings.scoring.population:
         raise ConfigError(
             "[scoring] population",
             settings.scoring.population,

@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.errors import ConfigError
 from serving.batch.campaign import CANDIDATE_COLUMNS
 from serving.policy.catalog import OfferCatalog
 from serving.policy.decide import require_columns
+from serving.policy.scores import SCORE_TYPES
 
 if TYPE_CHECKING:  # serving.policy.scoring imports MLflow: only scoring needs it, not campaigns
     pass
@@ -63,6 +65,12 @@ def read_scores(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict]:
     else:  # in the footer's key-value metadata, not in the Arrow schema
         raw = (pq.read_metadata(path).metadata or {}).get(META_KEY)
         meta = json.loads(raw) if raw else {}
+    for name, kind in SCORE_TYPES.items():  # Spark writes timestamps its own way: one type
+        if pa.types.is_timestamp(kind) and name in table.column_names:
+            column = table[name]
+            if column.type.tz is None:
+                column = pc.assume_timezone(column, "UTC")
+            table = table.set_column(table.column_names.index(name), name, column.cast(kind))
     return table.to_pandas(), meta
 
 

@@ -42,6 +42,7 @@ from features.load import validate_tables
 from features.schema import CUSTOMER_ID
 from features.tables import Tables
 from serving.policy.catalog import RISK_BANDS
+from serving.policy.decide import NO_OFFER_KINDS
 from serving.policy.scores import SCORE_COLUMNS, SCORE_TYPES
 from training.labels import active_customers, population_in_features
 
@@ -130,8 +131,8 @@ class ScoreSummary:
     offers : dict of str to int
         Customers per recommended offer id, most frequent first.
     no_offer : dict of str to int
-        Customers without an offer per kind of reason (low risk, not eligible, none
-        pays, cancelled), most frequent first.
+        Customers without an offer per kind of reason, in the order low risk, not
+        eligible, none pays, cancelled.
     expected_value : float
         Σ expected net value of the recommended offers, currency units.
     """
@@ -183,7 +184,9 @@ class ScoreSummary:
         bands = frame.groupby("risk_band")["n"].sum()
         offered = frame.loc[frame["offer_id"].notna()]
         offers = offered.groupby("offer_id")["n"].sum().sort_values(ascending=False, kind="stable")
-        none = frame.groupby("no_offer")["n"].sum().sort_values(ascending=False, kind="stable")
+        none = frame.groupby("no_offer")["n"].sum()
+        kinds = [k for k in NO_OFFER_KINDS if k in none.index]
+        none = none.reindex([*kinds, *sorted(set(none.index) - set(kinds))])
         return cls(
             rows=int(frame["n"].sum()),
             statuses={status: int(statuses.get(status, 0)) for status in STATUSES},

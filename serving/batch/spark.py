@@ -72,6 +72,8 @@ log = logging.getLogger(__name__)
 
 _DDL = {
     pa.int64(): "bigint",
+    pa.int32(): "int",
+    pa.timestamp("s", tz="UTC"): "timestamp",
     pa.string(): "string",
     pa.float64(): "double",
     pa.list_(pa.string()): "array<string>",
@@ -161,6 +163,7 @@ def score_spark(
     start = time.perf_counter()
     try:
         result = grouped.groupBy(PARTITION).applyInPandas(run, schema=ddl)
+        spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         try:
             result.write.mode("overwrite").parquet(target.tmp)
         except Exception as e:  # noqa: BLE001 - a task failed; find our message in it

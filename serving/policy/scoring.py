@@ -302,5 +302,6 @@ def purchase_outlook(
         frame.get("days_since_last_order", nan), errors="coerce"
     )
     ahead = ahead.where(~cancelled)
-    out["next_order_date"] = (day + pd.to_timedelta(ahead.round(), unit="D")).dt.floor("D")
+    next_order = (day + pd.to_timedelta(ahead.round(), unit="D")).dt.floor("D")
+    out["next_order_date"] = next_order.dt.tz_localize("UTC")
     return out

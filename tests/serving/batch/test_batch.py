@@ -277,13 +277,51 @@ class TestCampaignScores:
         changed.loc[first, "offer_id"] = "gold_watch"
         with pytest.raises(ConfigError, match="gold_watch"):
             campaign_scores(changed, batch_env.models.catalog)
-        changed = scores.copy()
-        changed.loc[first, "offer_cost"] += 1
-        with pytest.raises(ConfigError, match="another catalog"):
-            campaign_scores(changed, batch_env.models.catalog)
+        # a cost outside what the catalog allows: a capped relative cost, a fixed one
+        catalog = batch_env.models.catalog
+        offer = catalog.offer(scores.loc[first, "offer_id"])
+        for rule in (
+            {"cost_max": 1e-6},
+            {"cost": 1e6, "cost_pct_of_order": 0.0, "cost_pct_of_ltv": 0.0},
+        ):
+            other = catalog.model_copy(
+                update={
+                    "offers": tuple(
+                        o.model_copy(update=rule) if o.id == offer.id else o for o in catalog.offers
+                    )
+                }
+            )
+            with pytest.raises(ConfigError, match="another catalog"):
+                campaign_scores(scores, other)
 
     def test_summary_of_no_rows(self):
         assert ScoreSummary.of_groups([]).rows == 0
+
+    def test_summary_counts_active_lapsed_and_cancelled_and_why_no_offer(self):
+        scores = pd.DataFrame(
+            {
+                "status": ["active", "active", "lapsed", "cancelled", "lapsed"],
+                "risk_band": ["high", "low", "medium", "high", "high"],
+                "offer_id": ["coupon", None, None, None, "win_back"],
+                "expected_value": [3.0, 0.0, 0.0, 0.0, 2.5],
+                "no_offer_reason": [
+                    None,
+                    "low risk: churn probability 0.010 is below the medium band (from 0.050)",
+                    "none pays: best is win_back at -1.00 (...)",
+                    "cancelled: cancelled before the cutoff: churned",
+                    None,
+                ],
+            }
+        )
+        half = [ScoreSummary.groups(scores.iloc[:2]), ScoreSummary.groups(scores.iloc[2:])]
+        summary = ScoreSummary.of_groups(half)
+        as_of = pd.Timestamp("2025-12-31", tz="UTC")
+        assert summary.describe(as_of) == (
+            "5 customers scored as of 2025-12-31: 2 active, 2 lapsed, 1 cancelled."
+        )
+        assert summary.describe_no_offer() == "1 low risk · 1 none pays · 1 cancelled"
+        assert summary.offers == {"coupon": 1, "win_back": 1}
+        assert summary.expected_value == pytest.approx(5.5)
 
 
 class TestCommands:
@@ -303,7 +341,9 @@ class TestCommands:
         result = cli("score", "--as-of", f"{batch_env.as_of:%Y-%m-%d}", "--out", str(scores))
         assert result.exit_code == 0, result.output
         n = len(active_customers(batch_env.tables, batch_env.as_of))
-        assert f"{n:,} active customers scored as of 2025-12-31" in plain(result.output)
+        headline = f"{n:,} customers scored as of 2025-12-31: {n:,} active, 0 lapsed, 0 cancelled."
+        assert headline in plain(result.output)
+        assert "no offer" in plain(result.output)
         assert re.search(r"risk bands\s+low \d", result.output)
         assert len(read_scores(scores)[0]) == n
 

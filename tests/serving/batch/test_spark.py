@@ -100,7 +100,8 @@ def test_cli_spark_engine_on_csv_then_campaign(batch_env, spark, tmp_path, monke
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "active customers scored as of 2025-12-31" in plain(result.output)
+    assert "customers scored as of 2025-12-31: " in plain(result.output)
+    assert " active, 0 lapsed, 0 cancelled." in plain(result.output)
     local = score_base(
         batch_env.tables,
         batch_env.models,
