@@ -245,14 +245,35 @@ class CustomerScore(BaseModel):
         "cancelled (churned: probability 1, no offer)."
     )
     churn_probability: float = Field(
-        description="Probability of churning within the churn horizon (90 days by default), 0–1."
+        description="Probability of churning within churn_horizon_days, 0–1."
     )
-    risk_band: str = Field(description="low, medium or high (thresholds in offers.toml).")
+    churn_horizon_days: int = Field(
+        description="Days churn_probability covers (the churn model's horizon).", examples=[90]
+    )
+    risk_band: str = Field(
+        description="low, medium or high: by default relative to the base rate of the "
+        "population the champion scores (offers.toml [risk])."
+    )
     predicted_ltv: float = Field(
         description="Predicted net spend over the LTV horizon (365 days by default), currency "
         "units."
     )
-    value_segment: str = Field(description="Value segment of predicted_ltv (offers.toml).")
+    value_segment: str = Field(
+        description="Value segment of predicted_ltv: by default by quantile of the "
+        "population's predicted LTVs (offers.toml [segments])."
+    )
+    expected_orders: float | None = Field(
+        description="Expected orders within churn_horizon_days (BG/NBD); null when unknown."
+    )
+    p_alive: float | None = Field(
+        description="Probability the customer is still a customer (BG/NBD), 0–1."
+    )
+    next_order_date: str | None = Field(
+        description="Expected date of the next order (YYYY-MM-DD): the last order plus the "
+        "customer's mean gap between orders; before the cutoff when overdue; null with "
+        "fewer than two orders.",
+        examples=["2026-01-14"],
+    )
     reasons: list[str] = Field(
         description="What raises this customer's churn risk, in words, strongest first "
         "(from the churn model's feature contributions).",
@@ -262,12 +283,26 @@ class CustomerScore(BaseModel):
         description="The eligible offer with the highest positive expected value; null when "
         "no offer pays."
     )
+    no_offer_reason: str | None = Field(
+        None,
+        description="Why there is no offer, one line starting with its kind: low risk, "
+        "not eligible, none pays or cancelled; null with an offer.",
+        examples=[
+            "none pays: best is discount_coupon at -1.20 (p 0.210 × uplift 0.060 × "
+            "LTV 310.00 < cost 5.10)"
+        ],
+    )
     uplift_source: str = Field(
         description="Where the offer's uplift came from: \"catalog\" (offers.toml's constant "
         'share) or "model:<version>" (the offer-uplift champion learned from past offers).'
     )
     churn_model_version: str = Field(description="Version of churn-classifier that scored.")
     ltv_model_version: str = Field(description="Version of ltv-regressor that scored.")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What was read differently from what was sent, e.g. a category value "
+        "the models do not know, scored as missing (score_features only).",
+    )
 
 
 class CustomerError(BaseModel):

@@ -34,15 +34,24 @@ from pathlib import Path
 from typing import Any
 
 import bentoml
+import pandas as pd
 from bentoml.exceptions import InvalidArgument, NotFound, ServiceUnavailable
 from threadpoolctl import threadpool_limits
 
 from features.compute import limit_native_threads, set_threads
 from serving.api.auth import OPEN_PATHS, OPEN_PREFIXES, ApiKeyMiddleware
 from serving.api.client_errors import ErrorBodyMiddleware, install_log_filter
-from serving.api.feature_rows import describe, feature_frame, feature_kinds, row_problems
-from serving.api.hot_reload import ChampionWatcher, StateHolder
+from serving.api.drain import DrainMiddleware
+from serving.api.feature_rows import (
+    describe,
+    feature_frame,
+    feature_kinds,
+    row_problems,
+    unknown_levels,
+)
+from serving.api.hot_reload import ChampionWatcher, NotReadyMiddleware, StateHolder
 from serving.api.http_metrics import METRICS_PATH, MetricsEndpoint, MetricsMiddleware
+from serving.api.log_safety import install_control_char_filter
 from serving.api.online import OnlineSource, OnlineState
 from serving.api.openapi import OpenApiMiddleware, document
 from serving.api.request_limits import RequestLimitsMiddleware
@@ -65,6 +74,7 @@ from serving.api.schemas import (
     ScoreResponse,
     SnapshotInfo,
 )
+from serving.api.slow_clients import set_header_timeout, use_header_timeout_protocol
 from serving.policy.explain import explain
 from serving.policy.scoring import learned_uplift
 from serving.policy.scoring import score as score_features_frame
@@ -103,6 +113,9 @@ class ServiceConfig:
     reload_seconds: float
     api_key: str | None
     require_api_key: bool
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    drain_seconds: float = 20.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServiceConfig:
@@ -125,6 +138,9 @@ class ServiceConfig:
             reload_seconds=serving.reload_seconds,
             api_key=serving.resolved_api_key(),
             require_api_key=serving.require_api_key,
+            header_timeout_seconds=serving.header_timeout_seconds,
+            body_timeout_seconds=serving.body_timeout_seconds,
+            drain_seconds=serving.drain_seconds,
         )
 
 
@@ -165,6 +181,7 @@ class ChurnService:
     def __init__(self) -> None:
         logging.getLogger("serving").setLevel(logging.INFO)  # BentoML's root level is WARNING
         install_log_filter()
+        install_control_char_filter("bentoml", "uvicorn.error", "circus")
         self.config = worker_config()
         self.holder = STATE
         self.watcher = ChampionWatcher(
@@ -231,7 +248,8 @@ class ChurnService:
     def score_features(self, rows: list[FeatureRow], reasons: int = 3) -> ScoreResponse:
         """Score feature rows sent by the caller (for tools that keep their own features).
 
-        Every feature listed by ``model_info`` must be given (null when unknown).
+        Every feature listed by ``model_info`` must be given (null when unknown); a
+        category value the models do not know is scored as missing, with a warning.
         """
         state = self._state()
         self._check_batch(len(rows))
@@ -242,7 +260,7 @@ class ChurnService:
         with threadpool_limits(limits=1, user_api="openmp"):  # small inputs: threads cost more
             scored = score_features_frame(frame, state.models, reasons=reasons)
         results = [
-            _customer_score(row.customer_id, record)
+            _customer_score(row.customer_id, record, warnings=unknown_levels(row, kinds))
             for row, record in zip(rows, scored.to_dict("records"), strict=True)
         ]
         return _response(results, state, snapshot=False)
@@ -349,18 +367,43 @@ def _openapi(app):
     return OpenApiMiddleware(app, make_document=openapi_document)
 
 
+def _not_ready(app):
+    return NotReadyMiddleware(app, holder=STATE, paths=_api_paths())
+
+
+def _drain(app):
+    return DrainMiddleware(app, drain_seconds=worker_config().drain_seconds)
+
+
 def _limits(app):
+    config = worker_config()
+    set_header_timeout(config.header_timeout_seconds)  # before the first connection
     return RequestLimitsMiddleware(
-        app, max_body_bytes=worker_config().max_body_bytes, json_paths=_api_paths()
+        app,
+        max_body_bytes=config.max_body_bytes,
+        json_paths=_api_paths(),
+        body_timeout_seconds=config.body_timeout_seconds,
     )
 
 
 # Outermost first; each is built from the settings when BentoML builds the app.
-for _middleware in (_metrics, _api_key, _openapi, MetricsEndpoint, _limits, ErrorBodyMiddleware):
+for _middleware in (
+    _metrics,
+    _drain,
+    _api_key,
+    _openapi,
+    MetricsEndpoint,
+    _limits,
+    _not_ready,
+    ErrorBodyMiddleware,
+):
     ChurnService.add_asgi_middleware(_middleware)
+use_header_timeout_protocol()  # uvicorn resolves its protocol before the middlewares exist
 
 
-def _customer_score(customer_id: object, record: dict) -> CustomerScore:
+def _customer_score(
+    customer_id: object, record: dict, *, warnings: list[str] | None = None
+) -> CustomerScore:
     offer_id = record["offer_id"]
     offer = None
     if isinstance(offer_id, str):
@@ -375,15 +418,33 @@ def _customer_score(customer_id: object, record: dict) -> CustomerScore:
         customer_id=customer_id,
         status=str(record["status"]),
         churn_probability=float(record["churn_probability"]),
+        churn_horizon_days=int(record["churn_horizon_days"]),
         risk_band=str(record["risk_band"]),
         predicted_ltv=float(record["predicted_ltv"]),
         value_segment=str(record["value_segment"]),
+        expected_orders=_number(record["expected_orders"]),
+        p_alive=_number(record["p_alive"]),
+        next_order_date=_day(record["next_order_date"]),
         reasons=list(record["reasons"]),
         offer=offer,
+        no_offer_reason=None if offer else _text(record["no_offer_reason"]),
         uplift_source=str(record["uplift_source"]),
         churn_model_version=str(record["churn_model_version"]),
         ltv_model_version=str(record["ltv_model_version"]),
+        warnings=warnings or [],
     )
+
+
+def _number(value: object) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def _day(value: object) -> str | None:
+    return None if value is None or pd.isna(value) else f"{pd.Timestamp(value):%Y-%m-%d}"
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
 
 
 def _versions(state: OnlineState, *, snapshot: bool) -> ModelVersions:

@@ -229,6 +229,16 @@ class TestScoreById:
             if r["offer"] is not None:
                 assert r["offer"]["offer_id"] in catalog.ids
                 assert r["offer"]["expected_value"] > 0
+                assert r["no_offer_reason"] is None
+            else:
+                kind = r["no_offer_reason"].split(":")[0]
+                assert kind in ("low risk", "not eligible", "none pays")
+            # what peers show: the horizon, expected orders, P(alive), the next order's date
+            assert r["churn_horizon_days"] == int(info["churn"]["tags"]["horizon_days"])
+            assert r["expected_orders"] >= 0 and 0 <= r["p_alive"] <= 1
+            due = r["next_order_date"]
+            assert due is None or re.fullmatch(r"\d{4}-\d{2}-\d{2}", due)
+        assert any(r["next_order_date"] for r in body["results"])
 
     def test_default_is_three_reasons(self, server, client):
         body = client.post("/score", json={"customer_ids": server.ids(5)}).json()
@@ -342,8 +352,10 @@ class TestModelInfoAndProbes:
     def test_openapi_documents_the_fields(self, server):
         spec = httpx.get(f"{server.url}/docs.json", timeout=10).json()
         assert {"/score", "/score_features", "/offer", "/model_info"} <= set(spec["paths"])
-        score = spec["components"]["schemas"]["CustomerScore"]["properties"]["churn_probability"]
-        assert "churn horizon" in score["description"]
+        fields = spec["components"]["schemas"]["CustomerScore"]["properties"]
+        assert "churn_horizon_days" in fields["churn_probability"]["description"]
+        assert "horizon" in fields["churn_horizon_days"]["description"]
+        assert {"expected_orders", "p_alive", "next_order_date", "no_offer_reason"} <= set(fields)
 
 
 @pytest.mark.slow
@@ -586,7 +598,8 @@ class TestOpenApi:
         extra = {"/offer": {"404"}, "/score_features": {"422"}}
         for path in ENDPOINTS:
             responses = spec["paths"][path]["post"]["responses"]
-            expected = {"200", "400", "401", "413", "415", "500", "503", *extra.get(path, ())}
+            expected = {"200", "400", "401", "408", "413", "415", "500", "503"}
+            expected |= extra.get(path, set())
             assert set(responses) == expected, path
             for status, response in responses.items():
                 assert "application/json" in response["content"], (path, status)

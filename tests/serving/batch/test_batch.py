@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from churn.cli import app
+from features.build import build_features
 from features.errors import ConfigError, EmptyBaseError, OutputError, SnapshotError
 from features.load import load_tables
 from features.schema import CUSTOMER_ID
@@ -58,6 +59,36 @@ class TestScoreBase:
 
     def test_schema_follows_the_scoring_columns(self):
         assert tuple(score_schema(pa.int64()).names) == SCORE_COLUMNS
+
+    def test_outputs_peers_have_horizon_orders_p_alive_next_order_date(self, batch_env, scored):
+        result, scores = scored
+        models = batch_env.models
+        horizon = models.horizon_days
+        assert horizon == int(models.churn.tags["horizon_days"]) == 90
+        assert (scores["churn_horizon_days"] == horizon).all()
+        field = pq.read_schema(result.path).field("churn_probability")
+        assert field.metadata[b"horizon_days"] == str(horizon).encode()
+        assert result.meta["churn_horizon_days"] == horizon
+        # BG/NBD at the churn model's fit and horizon, for the same customers
+        features = build_features(batch_env.tables, as_of=batch_env.as_of)
+        rows = features.set_index(CUSTOMER_ID).loc[scores[CUSTOMER_ID]].reset_index()
+        btyd = models.churn.model.btyd_
+        assert btyd.horizon_days == horizon
+        expected = btyd.add(rows)
+        np.testing.assert_allclose(scores["p_alive"], expected["btyd_p_alive"], rtol=1e-9)
+        np.testing.assert_allclose(
+            scores["expected_orders"], expected["btyd_expected_orders"], rtol=1e-9
+        )
+        assert scores["p_alive"].between(0, 1).all() and (scores["expected_orders"] >= 0).all()
+        # next order: the last order (as_of − days since it) plus the mean gap, whole days
+        ahead = (rows["gap_mean_days"] - rows["days_since_last_order"]).round()
+        due = batch_env.as_of + pd.to_timedelta(ahead, unit="D")
+        assert str(scores["next_order_date"].dt.tz) == "UTC"
+        known = rows["gap_mean_days"].notna().to_numpy()
+        assert scores["next_order_date"].isna().to_numpy().tolist() == (~known).tolist()
+        assert known.any() and (~known).any() and (ahead < 0).any()  # some are overdue
+        got = scores.loc[known, "next_order_date"].to_numpy()
+        np.testing.assert_array_equal(got, due[known].to_numpy())
 
     def test_metadata_records_models_as_of_and_rows(self, batch_env, scored):
         result, scores = scored
