@@ -1,10 +1,13 @@
 """`churn serve`: start the BentoML scoring service (registered by importing this module).
 
-The server (``bentoml serve`` and its worker) runs in a process group of its own that
-``churn serve`` owns: SIGTERM or SIGINT to ``churn serve`` (systemd, ``docker stop``,
-Kubernetes, Ctrl-C) is forwarded to the whole group, which stops accepting connections
-and lets requests in flight finish; after ``--drain-seconds`` whatever is left of the
-group is killed, so stopping ``churn serve`` never leaves a server holding the port.
+The server (``bentoml serve``) runs in a process group of its own that ``churn serve``
+owns; BentoML starts its worker in yet another session, so ``churn serve`` makes itself
+the reaper of its orphaned descendants (Linux) and tracks every process below it.
+SIGTERM or SIGINT to ``churn serve`` (systemd, ``docker stop``, Kubernetes, Ctrl-C) is
+forwarded to the server, whose worker answers new requests with a JSON 503 and lets
+requests in flight finish (:mod:`serving.api.drain`); after ``--drain-seconds`` every
+process left below ``churn serve`` is killed, so stopping it never leaves a server
+holding the port.
 """
 
 from __future__ import annotations
@@ -29,21 +32,39 @@ from features.errors import ChurnError
 log = logging.getLogger(__name__)
 
 SERVICE = "serving.api.service:ChurnService"
-DRAIN_SECONDS = 20.0
+DRAIN_ENV = "CHURN_SERVING__DRAIN_SECONDS"
+STOP_MARGIN_SECONDS = 1.0
+"""The worker stops listening this long before the drain time ends and the kill comes,
+so no request it takes is cut off by the kill."""
 FORWARDED = (signal.SIGTERM, signal.SIGINT)
 
 
-def _group_alive(pgid: int) -> bool:
-    """Whether process group ``pgid`` still has a running (not zombie) process."""
+PR_SET_CHILD_SUBREAPER = 36
+"""``prctl`` option (Linux): orphaned descendants are re-parented to the caller, not init."""
+
+
+def _become_subreaper() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux; False elsewhere).
+
+    BentoML's process manager starts each worker in a session of its own, out of the
+    server's process group; should the manager die first, the worker would be re-parented
+    to init and out of reach. As a subreaper, ``churn serve`` stays its ancestor.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def descendants(pid: int) -> list[int]:
+    """Running (not zombie) descendants of ``pid``, whatever their group or session."""
     proc = Path("/proc")
-    if not proc.is_dir():  # no procfs: ask the kernel, zombies included
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+    if not proc.is_dir():
+        return []
+    children: dict[int, list[int]] = {}
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
@@ -51,10 +72,14 @@ def _group_alive(pgid: int) -> bool:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue  # gone meanwhile
-        state, group = fields[0], int(fields[2])
-        if group == pgid and state not in ("Z", "X"):
-            return True
-    return False
+        if fields[0] not in ("Z", "X"):
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], list(children.get(pid, ()))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(children.get(child, ()))
+    return found
 
 
 def _signal_group(pgid: int, signum: int) -> None:
@@ -62,28 +87,48 @@ def _signal_group(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
 
 
+def _kill_tree(pgid: int) -> None:
+    """SIGKILL the server's process group and every descendant of this process."""
+    _signal_group(pgid, signal.SIGKILL)
+    for pid in descendants(os.getpid()):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _reap_zombies() -> None:
+    """Collect the exit status of finished children (orphans re-parented to us)."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+
+
 def supervise(command: Sequence[str], env: Mapping[str, str], *, drain_seconds: float) -> int:
     """Run ``command`` as a new process group until it exits or a stop signal comes.
 
     SIGTERM and SIGINT received meanwhile are forwarded to the group; from the first
-    one, the group has ``drain_seconds`` to finish its requests and exit before it is
-    killed (SIGKILL). A second signal kills it at once. When the server's main process
-    exits by itself, the rest of its group gets the same bounded wait.
+    one, the server has ``drain_seconds`` to finish its requests and exit before every
+    process it started is killed (SIGKILL), the worker BentoML starts in a session of
+    its own included. A second signal kills them at once. When the server's main process
+    exits by itself, what is left of it gets SIGTERM and the same bounded wait.
 
     Returns
     -------
     int
-        The server's exit code (negative: the signal that ended it).
+        The server's exit code (negative: the signal that ended it; after a stop signal,
+        a server killed once the drain time ran out counts as stopped by that signal).
     """
+    _become_subreaper()
     process = subprocess.Popen(list(command), env=dict(env), start_new_session=True)
     pgid = process.pid  # the session leader's pid is its group id
     deadline: list[float] = []
+    asked: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
         if deadline:  # asked twice: stop waiting
-            _signal_group(pgid, signal.SIGKILL)
+            _kill_tree(pgid)
             return
         deadline.append(time.monotonic() + drain_seconds)
+        asked.append(signum)
         console.print(
             f"Stopping the server ({signal.Signals(signum).name}): finishing requests in "
             f"flight, at most {drain_seconds:g} s."
@@ -93,7 +138,9 @@ def supervise(command: Sequence[str], env: Mapping[str, str], *, drain_seconds: 
     previous = {s: signal.signal(s, forward) for s in FORWARDED}
     try:
         code = _wait(process, deadline)
-        _reap_group(pgid, deadline[0] if deadline else time.monotonic() + drain_seconds)
+        if deadline and code == -signal.SIGKILL:  # the stop asked for, ended by the kill
+            code = -asked[0]
+        _reap(pgid, deadline[0] if deadline else time.monotonic() + drain_seconds)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -101,24 +148,41 @@ def supervise(command: Sequence[str], env: Mapping[str, str], *, drain_seconds: 
 
 
 def _wait(process: subprocess.Popen, deadline: list[float]) -> int:
-    """Wait for the server's main process; kill its group once past the drain deadline."""
+    """Wait for the server's main process; kill every process of it past the deadline."""
     while True:
         try:
             return process.wait(timeout=0.2)
         except subprocess.TimeoutExpired:
             if deadline and time.monotonic() > deadline[0]:
                 log.warning("The server did not stop in time; killing it.")
-                _signal_group(process.pid, signal.SIGKILL)
+                _kill_tree(process.pid)
 
 
-def _reap_group(pgid: int, deadline: float) -> None:
-    """Wait for the rest of the group (the worker) until ``deadline``, then kill it."""
+def _reap(pgid: int, deadline: float) -> None:
+    """Stop what is left of the server (its group, our descendants) by ``deadline``."""
     _signal_group(pgid, signal.SIGTERM)
-    while _group_alive(pgid):
+    for pid in descendants(os.getpid()):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    while True:
+        _reap_zombies()
+        if not descendants(os.getpid()) and not _group_alive(pgid):
+            return
         if time.monotonic() > deadline:
-            _signal_group(pgid, signal.SIGKILL)
+            _kill_tree(pgid)
             deadline = float("inf")
         time.sleep(0.1)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether process group ``pgid`` still has a process (zombies included)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _preflight(settings, *, data: Path | None, reload_seconds: float | None) -> str:
@@ -166,14 +230,14 @@ def serve(
         ),
     ] = None,
     drain_seconds: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--drain-seconds",
             min=0,
             help="On SIGTERM/SIGINT, seconds requests in flight get to finish before the "
-            "server is killed.",
+            "server is killed (default: serving.drain_seconds or 20).",
         ),
-    ] = DRAIN_SECONDS,
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Start the scoring API on the champion models and the latest feature snapshot.
@@ -193,6 +257,10 @@ def serve(
         env["CHURN_DATA__DIR"] = str(data.resolve())
     if reload_seconds is not None:
         env[RELOAD_ENV] = str(reload_seconds)
+    if drain_seconds is None:
+        drain_seconds = settings.serving.drain_seconds
+    # the worker stops taking requests (even 503s) a moment before we kill what is left
+    env[DRAIN_ENV] = str(max(0.0, drain_seconds - STOP_MARGIN_SECONDS))
     url = f"http://{host}:{port}"
     console.print(f"Serving {escape(summary)}.")
     console.print(

@@ -175,6 +175,21 @@ class ServingSettings(BaseModel):
     reload_seconds: float = Field(
         30.0, gt=0, description="Seconds between checks for a new champion or snapshot."
     )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a client has to send a request's headers; then 408, closed.",
+    )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a client has to send a request's whole body; then 408, closed.",
+    )
+    drain_seconds: float = Field(
+        20.0,
+        ge=0,
+        description="On SIGTERM, seconds requests in flight get to finish (new ones get 503).",
+    )
 
     def resolved_api_key(self) -> str | None:
         """The API key from ``api_key`` or from ``api_key_file``; None when neither is set.

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from http import HTTPStatus
 from typing import Any
 
 from bentoml.exceptions import BentoMLException
@@ -62,7 +63,8 @@ def summary(count: int, issues: Sequence[dict]) -> str:
 
 
 class ErrorBodyMiddleware:
-    """Rewrite BentoML's 4xx JSON bodies into ``{"error": ...[, "detail": [...]]}``.
+    """Rewrite BentoML's 4xx JSON bodies into ``{"error": ...[, "detail": [...]]}``, and
+    every error that is not JSON (Starlette's plain-text 404 and 405) into ``{"error": ...}``.
 
     Parameters
     ----------
@@ -82,14 +84,15 @@ class ErrorBodyMiddleware:
         async def relay(message: Message) -> None:
             nonlocal start
             if message["type"] == "http.response.start":
-                if 400 <= message["status"] < 500 and _is_json(message):
+                status = message["status"]
+                if status >= 400 and (status < 500 or not _is_json(message)):
                     start = message
                     return
                 await send(message)
             elif start is not None and message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
-                    await _flush(send, start, b"".join(chunks))
+                    await _flush(send, start, b"".join(chunks), head=scope["method"] == "HEAD")
             else:
                 await send(message)
 
@@ -130,12 +133,29 @@ def unwrap(body: bytes) -> bytes:
     return body
 
 
-async def _flush(send: Send, start: Message, body: bytes) -> None:
-    body = unwrap(body)
-    headers = [(k, v) for k, v in start.get("headers", ()) if k.lower() != b"content-length"]
+def as_json_error(status: int, body: bytes) -> bytes:
+    """A plain-text error body (Starlette's 404 and 405) as ``{"error": text}``."""
+    text = body.decode("utf-8", "replace").strip()[:500]
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    return json.dumps({"error": text or phrase}).encode()
+
+
+async def _flush(send: Send, start: Message, body: bytes, *, head: bool = False) -> None:
+    dropped = {b"content-length"}
+    if _is_json(start):
+        body = unwrap(body)
+    else:
+        body = as_json_error(start["status"], body)
+        dropped.add(b"content-type")
+    headers = [(k, v) for k, v in start.get("headers", ()) if k.lower() not in dropped]
+    if b"content-type" in dropped:
+        headers.append((b"content-type", b"application/json"))
     headers.append((b"content-length", str(len(body)).encode()))
     await send({**start, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": b"" if head else body})
 
 
 def client_error(exc: BaseException | None) -> tuple[int, str] | None:

@@ -19,8 +19,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Collection
 
 from features.errors import ChurnError
+from serving.api.client_errors import ASGIApp, Receive, Scope, Send, send_error
 from serving.api.online import OnlineSource, OnlineState, StateKey, current_key, load_state
 
 log = logging.getLogger(__name__)
@@ -149,3 +151,40 @@ class ChampionWatcher:
     def _run(self) -> None:
         while not self._stop.wait(self.interval_seconds):
             self.poll()
+
+
+class NotReadyMiddleware:
+    """Answer the endpoints with 503 and the reason while no view is served.
+
+    ``{"error": "The models are not loaded: <why>"}`` with ``Retry-After``: the reason
+    the last load failed (a missing champion, a snapshot that does not fit), one line,
+    no traceback per request. The probes and the Swagger page pass.
+
+    Parameters
+    ----------
+    app : ASGI app
+    holder : StateHolder
+    paths : collection of str
+        The endpoints that need a loaded view.
+    """
+
+    def __init__(self, app: ASGIApp, *, holder: StateHolder, paths: Collection[str]) -> None:
+        self.app = app
+        self.holder = holder
+        self.paths = frozenset(paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope.get("path") not in self.paths
+            or self.holder.state is not None
+        ):
+            await self.app(scope, receive, send)
+            return
+        why = self.holder.last_error or "still loading"
+        await send_error(
+            send,
+            503,
+            f"The models are not loaded: {why}",
+            headers=[(b"retry-after", b"30")],
+        )

@@ -26,9 +26,10 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
-from features.errors import ModelRegistryError
+from features.errors import ModelRegistryError, SnapshotError
 from features.schema import CUSTOMER_ID
 from features.snapshot import SnapshotMeta, latest_snapshot, read_snapshot
+from serving.api.feature_rows import feature_kinds, frame_problems
 from serving.policy.catalog import OPTIONAL_COLUMNS
 from serving.policy.scores import SCORE_COLUMNS
 from serving.policy.scoring import ScoringModels, score
@@ -233,7 +234,11 @@ def _plain(value: object) -> object:
 
 
 def score_in_chunks(
-    features: pd.DataFrame, models: ScoringModels, *, chunk_rows: int = CHUNK_ROWS
+    features: pd.DataFrame,
+    models: ScoringModels,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    as_of: str | pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """:func:`~serving.policy.scoring.score` of ``features``, :data:`MAX_REASONS` reasons, chunked.
 
@@ -243,7 +248,12 @@ def score_in_chunks(
         Same row order as ``features``, fresh RangeIndex.
     """
     parts = [
-        score(features.iloc[i : i + chunk_rows], models, reasons=MAX_REASONS)
+        score(
+            features.iloc[i : i + chunk_rows],
+            models,
+            reasons=MAX_REASONS,
+            as_of=None if as_of is None else pd.Timestamp(as_of),
+        )
         for i in range(0, len(features), chunk_rows)
     ]
     if not parts:
@@ -269,7 +279,8 @@ def load_state(source: OnlineSource, key: StateKey | None = None) -> OnlineState
     ------
     ModelRegistryError, SnapshotError, ConfigError
         When a model, the snapshot or the offer catalog cannot be loaded, or the
-        snapshot lacks a feature the models need.
+        snapshot lacks a feature the models need or holds one of the wrong kind
+        (the snapshot file is named).
     """
     start = time.perf_counter()
     key = key or current_key(source)
@@ -281,7 +292,18 @@ def load_state(source: OnlineSource, key: StateKey | None = None) -> OnlineState
     )
     features, meta = read_snapshot(key.snapshot)
     features = features.reset_index(drop=True)
-    scores = score_in_chunks(features, models)
+    if problems := frame_problems(features, feature_kinds(models)):
+        raise SnapshotError(
+            f"Feature snapshot {key.snapshot} does not fit the served models "
+            f"({key.describe()}): {'; '.join(problems)}. Rebuild it with `churn features`."
+        )
+    try:
+        scores = score_in_chunks(features, models, as_of=meta.as_of)
+    except Exception as e:  # whatever the snapshot holds, say which file it was
+        raise SnapshotError(
+            f"Cannot score feature snapshot {key.snapshot} with {key.describe()}: "
+            f"{type(e).__name__}: {e}. Rebuild it with `churn features`."
+        ) from e
     state = OnlineState(
         key=key,
         models=models,

@@ -13,7 +13,11 @@ optional, and its only feature example lacks most features the models need.
   (:class:`~serving.api.schemas.ErrorBody`, :class:`~serving.api.schemas.ValidationErrorBody`);
 - when models are served, the features ``score_features`` needs, by name and kind.
 
-:class:`OpenApiMiddleware` serves it in place of BentoML's.
+:class:`OpenApiMiddleware` serves it in place of BentoML's, and the Swagger page (``/``)
+too: BentoML's page loads Google Tag Manager from a third-party site whatever
+``BENTOML_DO_NOT_TRACK`` says; :data:`SWAGGER_PAGE` loads only the Swagger UI files
+BentoML ships (``/static_content/``), and its ``Content-Security-Policy`` lets the
+browser run no script from anywhere else.
 """
 
 from __future__ import annotations
@@ -51,15 +55,49 @@ ERRORS: dict[int, tuple[str, type[BaseModel]]] = {
         "serving.max_batch.",
         ErrorBody,
     ),
-    415: ("The body is not JSON: send Content-Type: application/json.", ErrorBody),
+    408: (
+        "The headers or the body did not arrive within serving.header_timeout_seconds or "
+        "serving.body_timeout_seconds.",
+        ErrorBody,
+    ),
+    415: (
+        "The body is not JSON (send Content-Type: application/json) or is compressed "
+        "(send it without a Content-Encoding).",
+        ErrorBody,
+    ),
     422: (
         "A feature row lacks a feature the models need or gives it the wrong kind of value.",
         ErrorBody,
     ),
     500: ("A fault of the service; its log says more.", ErrorBody),
-    503: ("The models are not loaded yet, or the service is overloaded.", ErrorBody),
+    503: (
+        "The models are not loaded (the reason is given), or the service is stopping.",
+        ErrorBody,
+    ),
 }
-COMMON_ERRORS = (400, 401, 413, 415, 500, 503)
+COMMON_ERRORS = (400, 401, 408, 413, 415, 500, 503)
+SWAGGER_PATH = "/"
+SWAGGER_PAGE = b"""<!DOCTYPE html>
+<html lang="en">
+  <head>
+    <meta charset="UTF-8">
+    <title>Churn &amp; LTV scoring API</title>
+    <link rel="stylesheet" type="text/css" href="./static_content/swagger-ui.css" />
+    <link rel="stylesheet" type="text/css" href="./static_content/index.css" />
+  </head>
+  <body>
+    <div id="swagger-ui"></div>
+    <script src="./static_content/swagger-ui-bundle.js" charset="UTF-8"></script>
+    <script src="./static_content/swagger-ui-standalone-preset.js" charset="UTF-8"></script>
+    <script src="./static_content/swagger-initializer.js" charset="UTF-8"></script>
+  </body>
+</html>
+"""
+"""The Swagger page: BentoML's, without its third-party tag manager and links."""
+SWAGGER_POLICY = (
+    b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; connect-src 'self'; frame-src 'none'; object-src 'none'"
+)
 
 
 def _example_value(name: str, levels: tuple[str, ...] | None) -> object:
@@ -241,7 +279,8 @@ def _operation(
 
 
 class OpenApiMiddleware:
-    """Answer ``GET /docs.json`` with the document ``make_document()`` returns.
+    """Answer ``GET /docs.json`` with the document ``make_document()`` returns, and
+    ``GET /`` with :data:`SWAGGER_PAGE`.
 
     Parameters
     ----------
@@ -255,22 +294,28 @@ class OpenApiMiddleware:
         self.make_document = make_document
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path")
         if (
             scope["type"] != "http"
-            or scope.get("path") != DOCS_PATH
+            or path not in (DOCS_PATH, SWAGGER_PATH)
             or scope.get("method") not in ("GET", "HEAD")
         ):
             await self.app(scope, receive, send)
             return
-        body = json.dumps(self.make_document()).encode()
+        if path == SWAGGER_PATH:
+            body = SWAGGER_PAGE
+            headers = [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-security-policy", SWAGGER_POLICY),
+            ]
+        else:
+            body = json.dumps(self.make_document()).encode()
+            headers = [(b"content-type", b"application/json")]
         await send(
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
+                "headers": [*headers, (b"content-length", str(len(body)).encode())],
             }
         )
         await send(

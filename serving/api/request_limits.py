@@ -6,13 +6,19 @@
   or streams it in chunks: at most that many bytes are ever held;
 - a body to an endpoint that is not JSON (415): the endpoints read JSON only, and
   BentoML would otherwise hand form and multipart bodies to its form parser, which
-  fails with a 500 on a multipart request without a boundary.
+  fails with a 500 on a multipart request without a boundary; a body with a
+  ``Content-Encoding`` (gzip or other) is refused the same way, not read as JSON;
+- a body that does not arrive whole within ``serving.body_timeout_seconds`` (408, the
+  connection closed), so a client that trickles bytes holds no request slot for long.
+  The headers have their own limit (:mod:`serving.api.slow_clients`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Collection
+
+import anyio
 
 from serving.api.client_errors import ASGIApp, Message, Receive, Scope, Send, send_error
 
@@ -26,6 +32,14 @@ def media_type(scope: Scope) -> str | None:
     for key, value in scope.get("headers", ()):
         if key == b"content-type":
             return value.decode("latin-1").split(";", 1)[0].strip().lower()
+    return None
+
+
+def content_encoding(scope: Scope) -> str | None:
+    """The request's ``Content-Encoding`` (lower case), None when absent."""
+    for key, value in scope.get("headers", ()):
+        if key == b"content-encoding":
+            return value.decode("latin-1").strip().lower()
     return None
 
 
@@ -51,12 +65,22 @@ class RequestLimitsMiddleware:
     json_paths : collection of str
         The endpoints; a request to one of them with a ``Content-Type`` other than
         ``application/json`` is refused (no ``Content-Type`` is read as JSON).
+    body_timeout_seconds : float, default 30
+        Seconds the whole body may take to arrive; then 408 and the connection closed.
     """
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, json_paths: Collection[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        json_paths: Collection[str],
+        body_timeout_seconds: float = 30.0,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.json_paths = frozenset(json_paths)
+        self.body_timeout_seconds = body_timeout_seconds
 
     def _too_large(self) -> str:
         return (
@@ -76,11 +100,38 @@ class RequestLimitsMiddleware:
                 f"JSON only; send the body as {JSON}.",
             )
             return
+        encoding = content_encoding(scope)
+        if scope.get("path") in self.json_paths and encoding not in (None, "identity"):
+            await send_error(
+                send,
+                415,
+                f"Unsupported Content-Encoding {encoding[:100]!r}: the endpoints read "
+                "uncompressed JSON only; send the body without a Content-Encoding.",
+                headers=[(b"accept-encoding", b"identity")],
+            )
+            return
         length = declared_length(scope)
         if length is not None and length > self.max_body_bytes:
             await send_error(send, 413, self._too_large())
             return
-        body = await self._read_body(receive)
+        body = b""
+        with anyio.move_on_after(self.body_timeout_seconds) as timer:
+            body = await self._read_body(receive)
+        if timer.cancelled_caught:
+            log.info(
+                "Refused %s %s with 408: body not received in %g s.",
+                scope.get("method"),
+                scope.get("path", "")[:200],
+                self.body_timeout_seconds,
+            )
+            await send_error(
+                send,
+                408,
+                f"Request body not received within {self.body_timeout_seconds:g} s "
+                "(serving.body_timeout_seconds); the connection is closed.",
+                headers=[(b"connection", b"close")],
+            )
+            return
         if body is None:
             await send_error(send, 413, self._too_large())
             return

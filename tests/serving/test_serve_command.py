@@ -16,6 +16,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import psutil
@@ -165,3 +166,144 @@ def test_sigint_is_forwarded_and_a_server_that_ignores_it_is_killed_after_the_dr
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def _serve(batch_env, tmp_path, *extra: str) -> tuple[subprocess.Popen, str, int, Path]:
+    """`churn serve` on a copy of ``batch_env``'s registry and a fresh snapshot; ready."""
+    shutil.copy(batch_env.root / "mlflow.db", tmp_path / "mlflow.db")
+    make_snapshot(batch_env.tables, as_of=batch_env.as_of, folder=tmp_path / "data" / "features")
+    port = free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "CHURN_SERVING__API_KEY": KEY,
+        "CHURN_SERVING__REQUIRE_API_KEY": "true",
+        "CHURN_SERVING__OFFERS_FILE": str(OFFERS_FILE),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    log = tmp_path / "serve.log"
+    command = [sys.executable, "-m", "churn", "serve", "--port", str(port)]
+    command += ["--data", str(tmp_path / "data"), *extra]
+    with log.open("w") as out:
+        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(proc, url, log)
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, url, port, log
+
+
+@pytest.mark.slow
+def test_sigterm_under_load_with_a_held_request_answers_everything_and_ends_every_process(
+    batch_env, tmp_path
+):
+    """Issue 20 items 2 and 8.
+
+    Clients keep scoring 100 ids; one request holds its body open for good; one slow
+    request is in flight. On SIGTERM the slow request is answered 200, new requests get
+    a JSON 503 with ``Connection: close``, no request the server took is left without an
+    answer, and after the drain time every process `churn serve` started is gone (the
+    worker too, which BentoML runs in a session of its own) and the port is free.
+    """
+    drain = 6.0
+    proc, url, port, log = _serve(batch_env, tmp_path, "--drain-seconds", str(drain))
+    children = psutil.Process(proc.pid).children(recursive=True)
+    workers = [c for c in children if "_bentoml_impl.worker" in " ".join(c.cmdline())]
+    assert workers and os.getsid(workers[0].pid) != os.getsid(proc.pid)  # a session of its own
+    held = None
+    try:
+        snapshot_ids = httpx.post(
+            f"{url}/model_info", headers={"X-API-Key": KEY}, timeout=30
+        ).json()
+        assert snapshot_ids["snapshot"]["customers"] > 100
+        ids = list(range(1, 101))
+        head = (
+            "POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"X-API-Key: {KEY}\r\nContent-Length: 1000\r\n\r\n"
+        )
+        held = socket.create_connection(("127.0.0.1", port), timeout=30)
+        held.sendall(head.encode() + b'{"customer_ids": [')
+
+        outcomes: dict[str, int] = {}
+        lost: list[str] = []
+        stop = threading.Event()
+        lock = threading.Lock()
+
+        def client() -> None:
+            with httpx.Client(headers={"X-API-Key": KEY}, timeout=30) as c:
+                while not stop.is_set():
+                    try:
+                        r = c.post(f"{url}/score", json={"customer_ids": ids})
+                    except httpx.ConnectError:
+                        return  # refused: the server is gone, nothing was taken
+                    except httpx.HTTPError as e:
+                        with lock:
+                            lost.append(repr(e))
+                        return
+                    with lock:
+                        outcomes[r.status_code] = outcomes.get(r.status_code, 0) + 1
+                        if r.status_code == 503:
+                            assert r.headers.get("connection") == "close"
+                            assert "stopping" in r.json()["error"]
+                    time.sleep(0.01)
+
+        body = json.dumps({"customer_ids": [17, 42]}).encode()
+        started, answer = threading.Event(), {}
+
+        def slow_body():
+            yield body[:5]
+            started.set()
+            time.sleep(2)  # SIGTERM arrives while this request is in flight
+            yield body[5:]
+
+        def in_flight() -> None:
+            headers = {"X-API-Key": KEY, "Content-Type": "application/json"}
+            try:
+                answer["status"] = httpx.post(
+                    f"{url}/score", content=slow_body(), headers=headers, timeout=30
+                ).status_code
+            except httpx.HTTPError as e:
+                answer["status"] = repr(e)
+
+        threads = [threading.Thread(target=client) for _ in range(6)]
+        threads.append(threading.Thread(target=in_flight))
+        for t in threads:
+            t.start()
+        assert started.wait(30)
+        time.sleep(0.5)
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(1)
+        late = httpx.post(
+            f"{url}/score", json={"customer_ids": ids}, headers={"X-API-Key": KEY}, timeout=10
+        )
+        assert late.status_code == 503 and late.headers["connection"] == "close"
+        assert "stopping" in late.json()["error"]
+        while time.monotonic() - signalled < drain + 5 and (
+            _running(children) or not _port_free(port)
+        ):
+            time.sleep(0.1)
+        took = time.monotonic() - signalled
+        stop.set()
+        for t in threads:
+            t.join(30)
+        assert _running(children) == [], (
+            f"left running after {took:.1f} s: {log.read_text()[-2000:]}"
+        )
+        assert _port_free(port)
+        assert answer["status"] == 200, answer
+        assert lost == [], (lost, outcomes)
+        assert outcomes.get(200, 0) > 0 and outcomes.get(503, 0) > 0, outcomes
+        assert proc.wait(30) == 0
+    finally:
+        if held is not None:
+            held.close()
+        for p in children:
+            if _running([p]):
+                p.kill()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
