@@ -33,6 +33,7 @@ from training.models.btyd import BTYDFeatures, with_btyd_features
 from training.models.churn import ChurnModel
 from training.models.ltv import VARIANTS, LTVModel
 from training.registry.registry import CHURN_MODEL, LTV_MODEL, log_and_register
+from training.registry.runs import start_run
 from training.registry.tracking import configure
 from training.run_record import LIGHTGBM, child, log_provenance, record_population, version_tags
 from training.training_set import (
@@ -248,7 +249,7 @@ def _train_and_log(
         frames(churn_plan.refit_train, False),
         frames([churn_plan.refit_calibration], False),
     )
-    with mlflow.start_run(run_name=f"train data-end {end:%Y-%m-%d}") as parent:
+    with start_run(f"train data-end {end:%Y-%m-%d}") as parent:
         log_provenance(source, config, churn_plan, ltv_plan, churn_sets)
         mlflow.log_params(
             {

@@ -44,6 +44,7 @@ from training.evaluation.uplift_metrics import (
 from training.evaluation.uplift_plots import qini_figure
 from training.models.uplift import UpliftModel
 from training.registry.registry import UPLIFT_MODEL, log_and_register
+from training.registry.runs import start_run
 from training.registry.tracking import configure, git_commit
 from training.uplift_data import (
     NO_OFFER,
@@ -181,7 +182,7 @@ def train_uplift(
     val_rows = rows[rows["cutoff"].isin(plan.validation)]
     refit_rows = rows[rows["cutoff"].isin(plan.refit_train)]
     end = tables.data_end()
-    with mlflow.start_run(run_name=f"uplift data-end {end:%Y-%m-%d}") as run:
+    with start_run(f"uplift data-end {end:%Y-%m-%d}") as run:
         mlflow.set_tags({"kind": "uplift"})
         mlflow.log_params({f"config.{k}": v for k, v in asdict(config).items()})
         mlflow.log_params({f"uplift.{k}": v for k, v in plan.as_dict().items()})

@@ -26,6 +26,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from features.errors import ModelRegistryError
+from training.registry.artifacts import no_progress_bar
 from training.registry.tracking import configure
 
 CHURN_MODEL = "churn-classifier"
@@ -46,6 +47,8 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 OUTPUTS = {CHURN_MODEL: "churn_probability", LTV_MODEL: "predicted_ltv", UPLIFT_MODEL: "uplift"}
 DIGEST_TAG = "artifact_sha256"
+MISSING = "-"
+"""What :func:`list_versions` shows for a value a version does not have."""
 """Model-version tag holding the SHA-256 digest of the version's artifact files."""
 UNHASHED = frozenset({"registered_model_meta"})
 """Files MLflow writes into a model's artifact folder when it is loaded, not part of it."""
@@ -98,8 +101,10 @@ def log_and_register(
 ) -> str:
     """Log ``model`` as pyfunc in the active run, register it under ``name``; return the version.
 
-    The new version gets the ``challenger`` alias and ``tags``; ``validated`` (see
-    :class:`ScoringModel`) is stored beside the model.
+    The version is created with every tag at once (``tags`` and the artifact digest,
+    :data:`DIGEST_TAG`), so a process killed during registration leaves either no
+    version or a whole one; the ``challenger`` alias then moves to it. ``validated``
+    (see :class:`ScoringModel`) is stored beside the model.
     """
     wrapper = ScoringModel(model, OUTPUTS[name], validated)
     example = example[model.input_names].head(5).reset_index(drop=True)
@@ -109,15 +114,15 @@ def log_and_register(
         python_model=wrapper,
         signature=signature,
         input_example=example,
-        registered_model_name=name,
         pip_requirements=PIP_REQUIREMENTS,
     )
-    version = str(info.registered_model_version)
-    client = MlflowClient()
-    record_digest(name, version)
-    for key, value in tags.items():
-        client.set_model_version_tag(name, version, key, str(value))
-    client.set_registered_model_alias(name, CHALLENGER, version)
+    with tempfile.TemporaryDirectory(prefix="churn-model-") as tmp, no_progress_bar():
+        folder = mlflow.artifacts.download_artifacts(info.model_uri, dst_path=tmp)
+        digest = artifact_digest(folder)
+    all_tags = {**{k: str(v) for k, v in tags.items()}, DIGEST_TAG: digest}
+    mv = mlflow.register_model(info.model_uri, name, tags=all_tags)
+    version = str(mv.version)
+    MlflowClient().set_registered_model_alias(name, CHALLENGER, version)
     return version
 
 
@@ -140,13 +145,15 @@ def artifact_digest(folder: str | Path) -> str:
 
 
 def _download(name: str, version: str, folder: str) -> Path:
-    return Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=folder))
+    with no_progress_bar():
+        uri = f"models:/{name}/{version}"
+        return Path(mlflow.artifacts.download_artifacts(uri, dst_path=folder))
 
 
 def record_digest(name: str, version: str, *, tracking_uri: str | None = None) -> str:
     """Compute the artifact digest of ``name`` version ``version`` and record it as a tag.
 
-    :func:`log_and_register` does this at registration; call it yourself only for a
+    :func:`log_and_register` records it with the version; call this only for a
     version registered another way, after checking its artifact is the one you trust.
 
     Parameters
@@ -257,7 +264,11 @@ def alias_version(name: str, alias: str, *, client: MlflowClient | None = None) 
 
 
 def list_versions(*, tracking_uri: str | None = None) -> pd.DataFrame:
-    """Every version of the registered models with aliases and headline metrics."""
+    """Every version of the registered models with aliases and headline metrics.
+
+    A value a version does not have (no alias; no gate tags on a version registered
+    before tags came with the version, or by hand) is :data:`MISSING`, never blank.
+    """
     configure(tracking_uri)
     client = MlflowClient()
     rows = []
@@ -273,13 +284,13 @@ def list_versions(*, tracking_uri: str | None = None) -> pd.DataFrame:
                 {
                     "model": name,
                     "version": int(mv.version),
-                    "aliases": ",".join(sorted(by_version.get(str(mv.version), []))),
+                    "aliases": ",".join(sorted(by_version.get(str(mv.version), []))) or MISSING,
                     "created": pd.Timestamp(mv.creation_timestamp, unit="ms", tz="UTC").strftime(
                         "%Y-%m-%d %H:%M"
                     ),
-                    "validation_cutoff": mv.tags.get("validation_cutoff", ""),
-                    "metric": mv.tags.get("gate_metric", ""),
-                    "value": mv.tags.get("gate_value", ""),
+                    "validation_cutoff": mv.tags.get("validation_cutoff") or MISSING,
+                    "metric": mv.tags.get("gate_metric") or MISSING,
+                    "value": mv.tags.get("gate_value") or MISSING,
                     "run_id": mv.run_id,
                 }
             )

@@ -23,6 +23,7 @@ from training.registry.registry import (
     CHURN_MODEL,
     DIGEST_TAG,
     LTV_MODEL,
+    MISSING,
     VERSION_COLUMNS,
     ScoringModel,
     alias_version,
@@ -160,10 +161,10 @@ class TestListVersions:
         assert list(listed.columns) == list(VERSION_COLUMNS)
         assert listed[["model", "version", "aliases"]].to_dict("records") == [
             {"model": CHURN_MODEL, "version": 1, "aliases": "challenger,champion"},
-            {"model": LTV_MODEL, "version": 1, "aliases": ""},
+            {"model": LTV_MODEL, "version": 1, "aliases": MISSING},
             {"model": LTV_MODEL, "version": 2, "aliases": "challenger"},
         ]
-        assert listed["value"].tolist() == ["", "", "0.5"]
+        assert listed["value"].tolist() == [MISSING, MISSING, "0.5"]  # never blank
         assert listed["run_id"].tolist() == [
             client.get_model_version(m, str(v)).run_id
             for m, v in zip(listed["model"], listed["version"], strict=True)
