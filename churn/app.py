@@ -15,6 +15,8 @@ it is, and the CLI's own colours are given as ``style=`` or :class:`rich.text.Te
 
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -25,7 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 from typer.core import TyperGroup
 
-from features.errors import ChurnError
+from features.errors import ChurnError, Problem
 from serving.settings import Settings, load_settings
 
 # markup=False: user data (values, ids, paths) is never read as Rich markup.
@@ -38,10 +40,33 @@ def print_warning(message: object, *, label: str = "warning") -> None:
     err_console.print(Text.assemble((f"{label}: ", "yellow"), str(message)))
 
 
+DATA_WARNING_LOGGERS = ("features.load", "features.partitioned")
+"""Where the library logs the data warnings (:class:`~features.errors.Problem`) of a load."""
+
+
+class _PrintedByTheCli(logging.Filter):
+    """Drop log records of data warnings: the commands print them (once, in yellow)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.args and isinstance(record.args[0], Problem))
+
+
+def quiet_printed_warnings() -> None:
+    """Keep the library's data warnings out of the log (once per process), and
+    scikit-learn's note on all-missing columns out of the output (the logistic baseline
+    meets them on short histories; it is a baseline, not a finding about the data)."""
+    warnings.filterwarnings("ignore", message="Skipping features without any observed values")
+    for name in DATA_WARNING_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _PrintedByTheCli) for f in logger.filters):
+            logger.addFilter(_PrintedByTheCli())
+
+
 class _UserErrorGroup(TyperGroup):
     """Turns domain errors into a message and exit code 2 instead of a traceback."""
 
     def invoke(self, ctx):
+        quiet_printed_warnings()
         try:
             return super().invoke(ctx)
         except ChurnError as e:

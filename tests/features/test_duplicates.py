@@ -100,3 +100,38 @@ def test_a_reused_order_id_in_an_export_is_refused(small_world, tmp_path):
     pq.write_table(pa.Table.from_pandas(pd.concat([frame, changed]), preserve_index=False), path)
     with pytest.raises(DataContractError, match="is reused by rows of one customer"):
         load_tables(data)
+
+
+def test_the_cli_prints_each_data_warning_once(small_world, tmp_path):
+    """Item 13: duplicates, orphan and future rows are each said once, not logged again."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    data = tmp_path / "d"
+    shutil.copytree(small_world, data)
+    frame = _repeat_rows(data, 3)
+    odd = frame.head(2).assign(customer_id=[10**9, frame["customer_id"].iloc[0]])
+    odd["ordered_at"] = [frame["ordered_at"].iloc[0], pd.Timestamp("2031-01-01", tz="UTC")]
+    if "order_id" in odd:
+        odd["order_id"] = [10**12, 10**12 + 1]
+    path = data / "transactions.parquet"
+    out = pd.concat([pq.read_table(path).to_pandas(), odd], ignore_index=True)
+    pq.write_table(pa.Table.from_pandas(out, preserve_index=False), path)
+    repo = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "CHURN_CONFIG"}
+    for command in ("validate", "features"):
+        extra = ["--out", str(tmp_path / "f.parquet")] if command == "features" else []
+        done = subprocess.run(
+            [sys.executable, "-m", "churn", command, "--data", str(data), *extra],
+            cwd=tmp_path,
+            env={**env, "COLUMNS": "400", "PYTHONPATH": str(repo)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        said = done.stdout + done.stderr
+        assert done.returncode == 0, said[-3000:]
+        for phrase in ("absent from customers", "is after today", "equal in every column"):
+            assert said.count(phrase) == 1, (command, phrase, said[-3000:])

@@ -13,9 +13,12 @@ refused instead of run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import logging
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,13 +112,14 @@ def log_and_register(
     wrapper = ScoringModel(model, OUTPUTS[name], validated)
     example = example[model.input_names].head(5).reset_index(drop=True)
     signature = infer_signature(example, wrapper.predict(None, example))
-    info = mlflow.pyfunc.log_model(
-        name=name,
-        python_model=wrapper,
-        signature=signature,
-        input_example=example,
-        pip_requirements=PIP_REQUIREMENTS,
-    )
+    with _without_pickle_warning():
+        info = mlflow.pyfunc.log_model(
+            name=name,
+            python_model=wrapper,
+            signature=signature,
+            input_example=example,
+            pip_requirements=PIP_REQUIREMENTS,
+        )
     with tempfile.TemporaryDirectory(prefix="churn-model-") as tmp, no_progress_bar():
         folder = mlflow.artifacts.download_artifacts(info.model_uri, dst_path=tmp)
         digest = artifact_digest(folder)
@@ -124,6 +128,26 @@ def log_and_register(
     version = str(mv.version)
     MlflowClient().set_registered_model_alias(name, CHALLENGER, version)
     return version
+
+
+class _PickleWarning(logging.Filter):
+    """MLflow's warning that a ``python_model`` is stored with CloudPickle."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "serialized using CloudPickle" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_pickle_warning() -> Iterator[None]:
+    """Log a model without MLflow's CloudPickle warning, once per model otherwise: the
+    pickle is ours, and its digest (:data:`DIGEST_TAG`) is checked at every load."""
+    logger = logging.getLogger("mlflow.pyfunc")
+    quiet = _PickleWarning()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def artifact_digest(folder: str | Path) -> str:

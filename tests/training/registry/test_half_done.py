@@ -81,6 +81,7 @@ def test_kill_9_right_after_registration_leaves_a_whole_version_and_a_failed_run
         timeout=300,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert "CloudPickle" not in killed.stderr  # item 13: not once per model
     run_id = (tmp_path / "model.pkl.run").read_text()
     with mlflow_state_restored():
         configure(small.tracking_uri)
