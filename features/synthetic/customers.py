@@ -57,7 +57,12 @@ class Traits:
 
 
 def draw_traits(
-    rng: np.random.Generator, ids: np.ndarray, n_total: int, grid: Grid, shift: float
+    rng: np.random.Generator,
+    ids: np.ndarray,
+    n_total: int,
+    grid: Grid,
+    shift: float,
+    churn_level: float = 0.0,
 ) -> Traits:
     """Draw who the customers are. Draws never depend on ``shift``, only their use."""
     n = ids.size
@@ -112,6 +117,7 @@ def draw_traits(
     base_logit = (
         logit(np.asarray(M.base_hazard))[segment]
         + M.hazard_level
+        + churn_level
         + np.asarray(M.hazard_channel)[channel]
         + M.hazard_subscription * is_sub
         + M.hazard_tier * tier

@@ -32,6 +32,7 @@ def simulate_block(
     seed_seq: np.random.SeedSequence,
     *,
     event_rate: float = 1.0,
+    churn_level: float = 0.0,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Simulate customers ``ids`` (consecutive) over the window; return table columns.
 
@@ -44,7 +45,7 @@ def simulate_block(
     rng = np.random.default_rng(seed_seq)
     # engagement events draw from their own stream: the other tables stay as they were
     engage_rng = np.random.default_rng(seed_seq.spawn(1)[0])
-    traits = draw_traits(rng, ids, n_total, grid, shift)
+    traits = draw_traits(rng, ids, n_total, grid, shift, churn_level)
     levels = draw_levels(engage_rng, traits, scale=event_rate)
     state = State.initial(traits)
     events = {

@@ -48,6 +48,13 @@ DEFAULT_PARAMS: dict[str, object] = {
     "bagging_freq": 1,
     "lambda_l2": 10.0,
     "max_cat_to_onehot": 8,
+    # Categorical guard: a random 27-level column ranked 3rd by gain with LightGBM's
+    # defaults (smoothing 10, groups of 100 rows, 32 categories per split); with these
+    # it ranks 46th of 115 (churn) and 18th (LTV), and AUC/Gini do not drop (tested).
+    "cat_smooth": 50.0,
+    "cat_l2": 50.0,
+    "min_data_per_group": 200,
+    "max_cat_threshold": 8,
     "verbosity": -1,
     "deterministic": True,
     "force_row_wise": True,

@@ -96,8 +96,8 @@ def chosen(frame: pd.DataFrame, cat: OfferCatalog) -> list:
 class TestLoadCatalog:
     def test_repository_catalog_has_the_six_seed_levers_and_a_win_back(self):
         cat = load_catalog(REPO_CATALOG)
-        # the generator's levers, then win-back and the birthday treat
-        assert cat.ids == (*OFFER_IDS, "win_back", "birthday_treat")
+        # the generator's levers, then win-back, the birthday treat and a check-in
+        assert cat.ids == (*OFFER_IDS, "win_back", "birthday_treat", "personal_check_in")
         assert cat.offer("win_back").statuses == ("lapsed",)
         assert cat.offer("birthday_treat").max_days_to_birthday == 30
         assert all(0.05 <= o.uplift <= 0.25 for o in cat.offers)
