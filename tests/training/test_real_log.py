@@ -66,3 +66,24 @@ class TestOnlineRetail:
         bgnbd = result.churn.metrics.loc["bgnbd_p_no_purchase"]
         assert bgnbd["roc_auc"] > 0.65 and bgnbd["log_loss"] < 1.0
         assert np.isfinite(result.churn.validation["btyd_p_no_purchase"]).mean() > 0.99
+
+    def test_the_default_catalog_recommends_paying_offers_on_online_retail(self, judged):
+        """The shipped catalog, unedited, on a real retailer's currency and churn rate."""
+        from serving.policy.catalog import load_catalog
+        from serving.policy.scoring import ScoringModels, score
+        from serving.settings import packaged_offers_file
+        from training.registry.registry import CHURN_MODEL, LTV_MODEL, LoadedModel
+
+        result, _, _, rows = judged
+        tags = {"horizon_days": str(H), "population": "active"}
+        models = ScoringModels(
+            churn=LoadedModel(CHURN_MODEL, "1", "run", result.churn.model, (), tags),
+            ltv=LoadedModel(LTV_MODEL, "1", "run", result.ltv.model, (), tags),
+            catalog=load_catalog(packaged_offers_file()),
+        )
+        scores = score(rows, models, reasons=0, as_of=CUTOFF)
+        offered = scores["offer_id"].notna()
+        assert offered.mean() > 0.1, scores["no_offer_reason"].str.split(":").str[0].value_counts()
+        assert (scores.loc[offered, "expected_value"] > 0).all()
+        assert (scores.loc[offered, "risk_band"] != "low").all()
+        assert not offered.all()  # ~40 % churn here: not an offer for everyone
