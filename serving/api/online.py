@@ -30,9 +30,9 @@ from features.errors import ModelRegistryError, SnapshotError
 from features.schema import CUSTOMER_ID
 from features.snapshot import SnapshotMeta, latest_snapshot, read_snapshot
 from serving.api.feature_rows import feature_kinds, frame_problems
-from serving.policy.catalog import OPTIONAL_COLUMNS
+from serving.policy.catalog import OPTIONAL_COLUMNS, ORDER_VALUE
 from serving.policy.scores import SCORE_COLUMNS
-from serving.policy.scoring import ScoringModels, score
+from serving.policy.scoring import ScoringModels, order_value, score
 from training.registry.registry import CHAMPION, CHURN_MODEL, LTV_MODEL, alias_version
 from training.registry.tracking import resolve_uri
 
@@ -217,6 +217,7 @@ class OnlineState:
             out[column] = (
                 _plain(self.features[column].iat[row]) if column in self.features.columns else None
             )
+        out[ORDER_VALUE] = _plain(order_value(self.features.iloc[[row]]).iat[0])
         return out
 
 
@@ -226,6 +227,8 @@ def _plain(value: object) -> object:
         return list(value)
     if value is None or value is pd.NA or value is pd.NaT:
         return None
+    if isinstance(value, pd.Timestamp):  # a date of the scores (next_order_date)
+        return f"{value:%Y-%m-%d}"
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and math.isnan(value):

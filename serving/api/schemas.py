@@ -350,6 +350,11 @@ class OfferInputs(BaseModel):
         None, description="Days to the next birthday after the cutoff; null when unknown."
     )
     status: str | None = Field(None, description="active, lapsed or cancelled.")
+    order_value: float | None = Field(
+        None,
+        description="Average order value (aov_365d, else aov_total), currency units: what "
+        "offers priced as a share of an order are priced on; null without orders.",
+    )
 
 
 class OfferResponse(BaseModel):

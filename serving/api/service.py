@@ -286,6 +286,7 @@ class ChurnService:
                 inputs,
                 state.models.catalog,
                 uplift=learned_uplift(state.features.iloc[[row]], state.models),
+                population=state.models.population_reference,
             ),
             models=_versions(state, snapshot=True),
         )

@@ -36,6 +36,8 @@ from training.registry.tracking import configure
 log = logging.getLogger(__name__)
 
 CANCELLED_REASON = "cancelled before the cutoff: churned"
+MAX_AHEAD_DAYS = 36_525
+"""Farthest a next order's expected date is placed from the cutoff, days (100 years)."""
 
 
 @dataclass(frozen=True)
@@ -301,7 +303,9 @@ def purchase_outlook(
     ahead = pd.to_numeric(frame.get("gap_mean_days", nan), errors="coerce") - pd.to_numeric(
         frame.get("days_since_last_order", nan), errors="coerce"
     )
-    ahead = ahead.where(~cancelled)
+    # no date for the cancelled, nor beyond 100 years either way (features sent by a
+    # caller may hold anything finite)
+    ahead = ahead.where(~cancelled & (ahead.abs() <= MAX_AHEAD_DAYS))
     next_order = (day + pd.to_timedelta(ahead.round(), unit="D")).dt.floor("D")
     out["next_order_date"] = next_order.dt.tz_localize("UTC")
     return out

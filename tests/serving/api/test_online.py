@@ -162,7 +162,9 @@ class TestOnlineState:
         assert state.key.describe().startswith("churn-classifier v1, ltv-regressor v1")
 
     def test_scores_are_the_chunked_scores_of_the_snapshot(self, state):
-        pd.testing.assert_frame_equal(state.scores, score_in_chunks(state.features, state.models))
+        as_of = state.snapshot_meta.as_of  # the next order's date counts from it
+        chunked = score_in_chunks(state.features, state.models, as_of=as_of)
+        pd.testing.assert_frame_equal(state.scores, chunked)
 
     def test_rows_by_id_number_or_text_and_none_when_unknown(self, state):
         ids = state.features[CUSTOMER_ID].tolist()
@@ -231,23 +233,27 @@ class TestOfferInputs:
     def test_keys_are_what_the_offer_policy_reads(self, state):
         inputs = state.offer_inputs(row_of(state, "active"))
         policy = {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, STATUS} - {CUSTOMER_ID}
-        assert set(inputs) == policy
+        assert set(inputs) == policy and "order_value" in inputs
 
     def test_values_are_the_scores_and_the_snapshot_features(self, state):
         row = row_of(state, "active")
         inputs, record = state.offer_inputs(row), state.score_record(row)
         for column in ("churn_probability", "predicted_ltv", "status"):
             assert inputs[column] == record[column]
-        for column in OPTIONAL_COLUMNS:
+        for column in set(OPTIONAL_COLUMNS) - {"order_value"}:
             value = state.features[column].iat[row]
             assert inputs[column] == (None if pd.isna(value) else value), column
+        aov = state.features["aov_365d"].iat[row]
+        if pd.isna(aov):
+            aov = state.features["aov_total"].iat[row]
+        assert inputs["order_value"] == (None if pd.isna(aov) else aov)
 
     def test_the_policy_decides_on_them_as_scoring_did(self, state):
         rows = [row_of(state, s) for s in ("active", "lapsed", "cancelled")]
         frame = pd.DataFrame(
             [{CUSTOMER_ID: i, **state.offer_inputs(r)} for i, r in enumerate(rows)]
         )
-        decided = decide(frame, state.models.catalog)
+        decided = decide(frame, state.models.catalog, population=state.models.population_reference)
         expected = [state.score_record(r)["offer_id"] for r in rows]
         assert [None if pd.isna(o) else o for o in decided["offer_id"]] == expected
 
