@@ -141,10 +141,11 @@ class ScoringSettings(BaseModel):
     """Who is trained on and scored."""
 
     population: Literal["active", "all"] = Field(
-        "active",
-        description="active: customers with an order in the last 90 days; all: every "
-        "customer who ever ordered (lapsed ones get win-back offers; cancelled ones are "
-        "reported as churned). Models are trained on the population they score.",
+        "all",
+        description="all (default): every customer who ever ordered, with a status: "
+        "active, lapsed (no order in the last 90 days: win-back offers) or cancelled "
+        "(reported as churned); active: customers with an order in the last 90 days only. "
+        "Models are trained on the population they score.",
     )
 
 
