@@ -109,6 +109,10 @@ class UpliftResult:
     validated: UpliftModel
     validation: pd.DataFrame = field(repr=False)
     version: str | None = None
+    gain: dict[str, float] = field(default_factory=dict)
+    """Held-out gain over the catalog rule and its 95 % lower bound
+    (:func:`training.evaluation.uplift_metrics.gain_bound`); ``beats_baseline`` is
+    ``gain_lower > 0``."""
 
     @property
     def overlap_ok(self) -> bool:
@@ -219,7 +223,16 @@ def train_uplift(
             refit_rows, refit_rows[TREATMENT], refit_rows["churned"], groups=refit_rows["cutoff"]
         )
         result = UpliftResult(
-            run.info.run_id, plan, metrics, found, reason, beats, model, validated, val_rows
+            run.info.run_id,
+            plan,
+            metrics,
+            found,
+            reason,
+            beats,
+            model,
+            validated,
+            val_rows,
+            gain=bound,
         )
         if reason:
             log.warning("offer-uplift overlap too thin: %s", reason)
