@@ -6,6 +6,7 @@ nightly batch (a partition at a time), so both always say the same thing.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,9 +118,7 @@ class ScoringModels:
         churn = self.churn.model.__dict__.get("reference_")
         ltv = self.ltv.model.__dict__.get("reference_")
         if churn is None or ltv is None:
-            if not _WARNED:
-                _WARNED.append(True)
-                log.warning(NO_REFERENCE)
+            _warn_once(NO_REFERENCE)
             return Population(np.empty(0), np.empty(0), "none: absolute thresholds")
         cutoff = self.churn.tags.get("validation_cutoff", "?")
         return Population(
@@ -143,7 +142,12 @@ NO_REFERENCE = (
     "risk bands and value segments use the catalog's absolute thresholds. Retrain to get "
     "bands relative to the population."
 )
-_WARNED: list[bool] = []
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    log.warning(message)
+
 
 NO_UPLIFT_MODEL = (
     f"No '{UPLIFT_MODEL}' champion in the registry: offers use the catalog's uplift "
@@ -241,7 +245,7 @@ def score(
         uplift=learned_uplift(frame, models),
         population=models.population_reference,
     )
-    decided.loc[cancelled, "no_offer_reason"] = "cancelled: " + CANCELLED_REASON
+    decided.loc[cancelled, "no_offer_reason"] = "cancelled: churned before the cutoff"
     out = pd.concat(
         [
             inputs[[CUSTOMER_ID, "churn_probability", "predicted_ltv"]],
