@@ -140,7 +140,7 @@ class _Assessment:
 
     p: np.ndarray  # (n,) float, churn probability
     risk: np.ndarray  # (n,) object
-    risk_cuts: tuple[float, float]  # churn probability from which medium, high
+    risk_floor: float  # churn probability from which offers may be made (offer_from)
     segment: np.ndarray  # (n,) object
     ltv: np.ndarray  # (n,) float
     order_value: np.ndarray  # (n,) float, NaN when unknown
@@ -238,6 +238,7 @@ def _assess(
     segment = value_segment(ltv, catalog.segments, population)
     risk_cuts = catalog.risk.cut_points(population)
     risk = band(p, risk_cuts, RISK_BANDS)
+    risk_floor = (0.0, *risk_cuts)[RISK_BANDS.index(catalog.risk.offer_from)]
     status = _text(customers, STATUS)
 
     offers = catalog.offers
@@ -247,9 +248,7 @@ def _assess(
     value = expected_value(p[:, None], share, ltv[:, None], cost)
 
     rules = {rule: np.ones((n, m), dtype=bool) for rule in RULES}
-    rules["risk"][:] = (p >= ([0.0, *risk_cuts])[RISK_BANDS.index(catalog.risk.offer_from)])[
-        :, None
-    ]
+    rules["risk"][:] = (p >= risk_floor)[:, None]
     segment_series = pd.Series(segment, dtype="string")
     for j, offer in enumerate(offers):
         if offer.segments is not None:
@@ -274,7 +273,7 @@ def _assess(
     return _Assessment(
         p=p,
         risk=risk,
-        risk_cuts=risk_cuts,
+        risk_floor=risk_floor,
         segment=segment,
         ltv=ltv,
         order_value=order_value,
@@ -322,11 +321,10 @@ def _no_offer_reasons(a: _Assessment, catalog: OfferCatalog, chosen: np.ndarray)
         out[~chosen] = "not eligible: the catalog has no offers"
         return out
     low = ~chosen & ~a.rules["risk"][:, 0]
-    cut = ([0.0, *a.risk_cuts])[RISK_BANDS.index(catalog.risk.offer_from)]
     for i in np.flatnonzero(low):
         out[i] = (
             f"low risk: churn probability {a.p[i]:.3f} is below the "
-            f"{catalog.risk.offer_from} band (from {cut:.3f})"
+            f"{catalog.risk.offer_from} band (from {a.risk_floor:.3f})"
         )
     blocked = ~chosen & ~low & ~a.eligible.any(axis=1)
     for i in np.flatnonzero(blocked):

@@ -15,7 +15,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.schema import CUSTOMER_ID
-from serving.policy.bands import RISK_BANDS, Population
+from serving.policy.bands import Population
 from serving.policy.catalog import Offer, OfferCatalog
 from serving.policy.decide import CATALOG_SOURCE, LearnedUplift, _assess, _Assessment, _choose
 
@@ -129,10 +129,9 @@ def _reasons(offer: Offer, a: _Assessment, j: int, catalog: OfferCatalog) -> lis
     """Phrases for the rules offer ``j`` breaks for the one customer in ``a``."""
     out = []
     if not a.rules["risk"][0, j]:
-        cuts = (0.0, *a.risk_cuts)[RISK_BANDS.index(catalog.risk.offer_from)]
         out.append(
             f"needs {catalog.risk.offer_from} risk or higher (churn probability from "
-            f"{cuts:.3f}), customer's is {a.p[0]:.3f} ({a.risk[0]})"
+            f"{a.risk_floor:.3f}), customer's is {a.p[0]:.3f} ({a.risk[0]})"
         )
     if not a.rules["segments"][0, j]:
         out.append(f"needs value segment {_either(offer.segments)}, customer is {a.segment[0]}")
