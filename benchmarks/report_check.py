@@ -2,7 +2,8 @@
 
 ``python -m benchmarks.report_check`` (``make report-check``, after ``make demo``):
 
-1. reads the HTML: every expected section is there, each (but the overview) with at
+1. reads the HTML: every section of :data:`serving.report.sections.SECTION_IDS` is
+   there (an optional one may be left out), each (but the overview) with at
    least one embedded PNG and one table, and nothing is loaded from elsewhere;
 2. opens a copy in headless Chromium with a small probe script appended that, once the
    page has loaded, records per section how many images the browser decoded and where
@@ -32,20 +33,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-SECTIONS = (
-    "overview",
-    "kpi-retention",
-    "kpi-repeat",
-    "kpi-nps",
-    "kpi-satisfaction",
-    "kpi-spend",
-    "kpi-ltv",
-    "kpi-support",
-    "rfm",
-    "scores",
-    "models",
-    "monitoring",
-)
+from serving.report.sections import OPTIONAL_SECTIONS, SECTION_IDS
+
 WITHOUT_PLOTS = {"overview"}
 WIDTH = 1400
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
@@ -120,13 +109,22 @@ def check_html(html: str) -> tuple[dict[str, Finding], list[str]]:
     parser.feed(html)
     problems = [f"loads {url} from elsewhere" for url in parser.external]
     problems += [f"has a <{t}> tag" for t in ("link", "iframe") if t in parser.tags]
-    for sid in SECTIONS:
-        finding = parser.found.setdefault(sid, Finding(sid, problems=["missing from the page"]))
+    findings: dict[str, Finding] = {}
+    for sid in SECTION_IDS:
+        if sid in OPTIONAL_SECTIONS and sid not in parser.found:
+            continue  # left out by the report when its KPI has no data (e.g. no events)
+        finding = parser.found.get(sid) or Finding(sid, problems=["missing from the page"])
         if sid not in WITHOUT_PLOTS and finding.images == 0:
             finding.problems.append("has no plot")
         if finding.tables == 0:
             finding.problems.append("has no table")
-    return parser.found, problems
+        findings[sid] = finding
+    problems += [
+        f"has a section {sid!r} that serving.report.sections does not define"
+        for sid in parser.found
+        if sid not in SECTION_IDS
+    ]
+    return findings, problems
 
 
 def find_browser(explicit: str | None) -> str | None:
@@ -214,8 +212,8 @@ def run_check(report: Path, out: Path, browser: str | None) -> int:
     scale = image.width / WIDTH
     (out / "sections").mkdir(parents=True, exist_ok=True)
     seen = {s["id"]: s for s in layout["sections"]}
-    for sid in SECTIONS:
-        finding, box = findings[sid], seen.get(sid)
+    for sid, finding in findings.items():
+        box = seen.get(sid)
         if box is None:
             finding.problems.append("not rendered")
             continue
@@ -232,8 +230,7 @@ def run_check(report: Path, out: Path, browser: str | None) -> int:
             finding.problems.append(f"shows no coloured plot ({finding.colour:.2%} colour)")
     row = "{:18} {:>6} {:>7} {:>6} {:>6} {:>7}  {}"
     print(row.format("section", "images", "decoded", "tables", "ink", "colour", "verdict"))
-    for sid in SECTIONS:
-        f = findings[sid]
+    for sid, f in findings.items():
         verdict = "; ".join(f.problems) or "ok"
         print(
             row.format(
@@ -243,7 +240,7 @@ def run_check(report: Path, out: Path, browser: str | None) -> int:
     for problem in page_problems:
         print(f"page: {problem}")
     print(f"screenshot: {shot} ({image.width}×{image.height}); per section: {out / 'sections'}")
-    failed = page_problems or any(findings[s].problems for s in SECTIONS)
+    failed = page_problems or any(f.problems for f in findings.values())
     print(
         "report-check: FAILED" if failed else "report-check: every section renders with its plots"
     )

@@ -89,28 +89,18 @@ def prepare(customers: int, *, root: Path = DATA_ROOT) -> Prepared:
             and Path(record["snapshot"]).is_file()
         ):
             return Prepared(out, uri, Path(record["snapshot"]))
-    from mlflow import MlflowClient
-
     from features.load import load_tables
     from features.snapshot import make_snapshot
     from features.synthetic import generate
-    from training.registry.promotion import promote
-    from training.registry.registry import CHAMPION, alias_version
-    from training.train import TrainConfig, train
+    from training.champion import train_and_promote
+    from training.train import TrainConfig
 
     log.info("Preparing %d customers, models and a snapshot in %s (once).", customers, out)
     os.environ["MLFLOW_TRACKING_URI"] = uri  # the store of this benchmark, whatever the shell says
     generate(out / "data", customers=customers, seed=SEED, file_format="parquet")
     tables = load_tables(out / "data")
-    result = train(tables, config=TrainConfig(train_cutoffs=2), tracking_uri=uri)
-    promote(
-        {result.churn.name: result.churn.validation, result.ltv.name: result.ltv.validation},
-        tracking_uri=uri,
-    )
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    for outcome in (result.churn, result.ltv):  # a small data set may not pass the gate
-        if alias_version(outcome.name, CHAMPION, client=client) is None:
-            client.set_registered_model_alias(outcome.name, CHAMPION, outcome.version)
+    # a small data set may not pass the gate: champions are forced
+    train_and_promote(tables, config=TrainConfig(train_cutoffs=2), tracking_uri=uri)
     snapshot, _ = make_snapshot(tables, as_of=AS_OF)
     marker.write_text(
         json.dumps(

@@ -118,6 +118,16 @@ KPI_SECTIONS: tuple[tuple[str, str, tuple[str, ...], str, tuple[str, ...]], ...]
 )
 OPTIONAL_SECTIONS = {"kpi-engagement": "engagement_index_mean"}
 """Sections left out when their KPI has no value in any month (no ``events`` table)."""
+SECTION_IDS: tuple[str, ...] = (
+    "overview",
+    *(section[0] for section in KPI_SECTIONS),
+    "rfm",
+    "scores",
+    "models",
+    "monitoring",
+)
+"""Every section's HTML id, in the report's order (those in :data:`OPTIONAL_SECTIONS` may
+be left out); ``benchmarks/report_check.py`` checks a rendered report against these."""
 
 
 def _kpi_figure(name: str, kpis: pd.DataFrame):

@@ -60,12 +60,9 @@ def batch_env(tmp_path_factory) -> BatchEnv:
     The promotion gate may keep a tiny data set's model from becoming champion (it must
     beat its baselines); the alias is then set directly so every test has champions.
     """
-    from mlflow import MlflowClient
-
     from serving.policy.scoring import ScoringModels
-    from training.registry.promotion import promote
-    from training.registry.registry import CHAMPION, CHURN_MODEL, LTV_MODEL, alias_version
-    from training.train import TrainConfig, train
+    from training.champion import train_and_promote
+    from training.train import TrainConfig
 
     root = tmp_path_factory.mktemp("batch")
     data = root / "data"
@@ -73,14 +70,6 @@ def batch_env(tmp_path_factory) -> BatchEnv:
     tables = load_tables(data)
     uri = f"sqlite:///{root}/mlflow.db"
     with mlflow_state_restored():
-        result = train(tables, config=TrainConfig(train_cutoffs=2), tracking_uri=uri)
-        promote(
-            {CHURN_MODEL: result.churn.validation, LTV_MODEL: result.ltv.validation},
-            tracking_uri=uri,
-        )
-        client = MlflowClient()
-        for outcome in (result.churn, result.ltv):
-            if alias_version(outcome.name, CHAMPION, client=client) is None:
-                client.set_registered_model_alias(outcome.name, CHAMPION, outcome.version)
+        train_and_promote(tables, config=TrainConfig(train_cutoffs=2), tracking_uri=uri)
         models = ScoringModels.load(tracking_uri=uri, offers_file=OFFERS_FILE)
     return BatchEnv(root=root, data=data, tables=tables, tracking_uri=uri, models=models)

@@ -27,6 +27,7 @@ from features.load import load_tables
 from features.synthetic import generate
 from serving.policy.bands import risk_band, value_segment
 from serving.report.report import make_report, write_report
+from serving.report.sections import SECTION_IDS
 from training.monitoring.drift import psi_table, score_histogram
 from training.monitoring.monitor import MonitorResult, log_result
 from training.monitoring.monitor_data import data_fingerprint
@@ -200,6 +201,14 @@ class TestSections:
         assert report.section_ids == ALL_SECTIONS
         assert list(parse(report.html).sections) == ALL_SECTIONS
         assert report.notes == []
+
+    def test_the_report_check_reads_the_section_ids_from_the_report(self, report):
+        from benchmarks.report_check import check_html
+
+        assert tuple(ALL_SECTIONS) == SECTION_IDS
+        findings, problems = check_html(report.html)
+        assert list(findings) == ALL_SECTIONS and problems == []
+        assert {sid: f.problems for sid, f in findings.items() if f.problems} == {}
 
     @pytest.mark.parametrize("section", [*KPI_SECTIONS, "rfm", "scores", "models", "monitoring"])
     def test_plot_and_table(self, report, section):
