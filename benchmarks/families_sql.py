@@ -4,7 +4,7 @@ For ``benchmarks.features``, beside its base query of the older families.
 
 Each builder returns ``(ctes, select, joins)``: common table expressions (each ending in
 a comma), the select-list entries and the ``LEFT JOIN`` lines that
-:func:`benchmarks.features.feature_sql` splices into its query. Same rule as ours:
+:func:`benchmarks.features_sql.feature_sql` splices into its query. Same rule as ours:
 events strictly before ``as_of``; ages in days; a window of ``w`` days keeps ages ≤ ``w``.
 """
 

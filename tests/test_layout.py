@@ -1,11 +1,19 @@
-"""The package layout: imports go down the layers, no module imports in a circle, no module
-over 500 lines.
+"""The package layout: imports go down the layers and down the rooms inside each layer,
+no module imports in a circle, no module over 500 lines.
 
 Read from the source with :mod:`ast` (nothing is imported, so nothing runs):
 
-- *Layers*: ``features`` ← ``training`` ← ``serving`` ← ``churn``. A module may import
-  from its own package and the packages below it, never above. Every import counts here,
-  also one inside a function: a deferred import that runs up is still an arrow up.
+- *Layers*: ``features`` ← ``training`` ← ``serving`` ← ``churn`` ← ``benchmarks``. A
+  module may import from its own package and the packages below it, never above. Every
+  import counts here, also one inside a function: a deferred import that runs up is
+  still an arrow up. (``benchmarks`` sits on top: it drives the product, nothing in the
+  product imports it.)
+- *Rooms*: inside a layer, its sub-packages (``serving.policy``, ``training.registry``
+  ...) are ranked in :data:`ROOMS`, bottom to top; a room may import the rooms on the
+  tiers below its own, never one on its own tier or above. Every import counts, as for
+  the layers. A layer's loose modules (``training/train.py``, ``serving/settings.py``)
+  are not ranked: the layer and circle rules cover them. Every sub-package must have a
+  place in :data:`ROOMS`, so a new one cannot slip past the rule.
 - *Circles*: between the modules of one top-level package, counting only the imports that
   run when a module is first imported, i.e. the statements at module level (also inside a
   module-level ``if``/``try``), but not those under ``if TYPE_CHECKING:`` (never run) and
@@ -13,7 +21,7 @@ Read from the source with :mod:`ast` (nothing is imported, so nothing runs):
   which is how a heavy or optional dependency is deferred on purpose).
   ``from pkg import name`` is an edge to ``pkg.name`` when that is a module, else to
   ``pkg`` (its ``__init__``).
-- *Size*: no module over :data:`MAX_LINES` lines.
+- *Size*: no module over :data:`MAX_LINES` lines, ``benchmarks/`` included.
 """
 
 from __future__ import annotations
@@ -24,8 +32,26 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-LAYERS = ("features", "training", "serving", "churn")
+LAYERS = ("features", "training", "serving", "churn", "benchmarks")
 """Bottom to top: a package may import the ones before it, not the ones after."""
+ROOMS: dict[str, tuple[tuple[str, ...], ...]] = {
+    # the feature layer's rooms as ARCHITECTURE.md plans them (contract ← families ← io ←
+    # synthetic); a planned room that does not exist yet is simply not checked
+    "features": (("contract",), ("families",), ("io",), ("synthetic",)),
+    "training": (("models",), ("evaluation",), ("registry",), ("monitoring",)),
+    "serving": (("policy",), ("api", "batch"), ("report",)),
+    "churn": (),
+    "benchmarks": (),
+}
+"""Per layer, its sub-packages in tiers, bottom to top: a room imports only lower tiers."""
+KNOWN_UP: dict[tuple[str, str], str] = {
+    ("training.evaluation.model_card", "training.registry"): (
+        "the model card reads the champions from the registry; issue 19 (item 2) moves it"
+    ),
+}
+"""Imports up between rooms that are known and have an owner: ``(module, room)``: why.
+
+An entry that no longer matches an import fails too, so the list only shrinks."""
 MAX_LINES = 500
 
 
@@ -107,6 +133,88 @@ def test_imports_run_down_the_layers(module):
     assert up == [], f"{module} imports {up}, above it (layers bottom to top: {LAYERS})"
 
 
+def room(module: str) -> str | None:
+    """The sub-package (``layer.room``) that holds ``module``; None for a loose module."""
+    parts = module.split(".")
+    if len(parts) < 2 or not (REPO / parts[0] / parts[1]).is_dir():
+        return None
+    return f"{parts[0]}.{parts[1]}"
+
+
+def _tier(name: str) -> int | None:
+    layer, _, sub = name.partition(".")
+    for tier, rooms in enumerate(ROOMS[layer]):
+        if sub in rooms:
+            return tier
+    return None
+
+
+def _owner(name: str) -> str | None:
+    """The module of ours that the import of ``name`` loads."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def rooms_up(module: str) -> list[str]:
+    """The rooms on ``module``'s tier or above that ``module`` imports (any import)."""
+    own = room(module)
+    if own is None:
+        return []
+    found = set()
+    for name in imports(module, module_level_only=False):
+        target = room(_owner(name) or "")
+        if target is None or target == own or target.split(".")[0] != own.split(".")[0]:
+            continue
+        below, above = _tier(own), _tier(target)
+        if below is not None and above is not None and above >= below:
+            found.add(target)
+    return sorted(found)
+
+
+ALL_ROOMS = sorted({r for m in MODULES if (r := room(m))})
+
+
+@pytest.mark.parametrize("name", ALL_ROOMS)
+def test_every_room_has_a_tier(name):
+    layer = name.split(".")[0]
+    assert _tier(name) is not None, (
+        f"{name} is a sub-package with no place in ROOMS[{layer!r}] {ROOMS[layer]}: "
+        "add it to the tier it belongs on"
+    )
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if room(m)))
+def test_imports_run_down_the_rooms(module):
+    up = [r for r in rooms_up(module) if (module, r) not in KNOWN_UP]
+    layer = module.split(".")[0]
+    assert up == [], (
+        f"{module} imports {up}, on its own tier or above it "
+        f"(rooms of {layer}, bottom to top: {ROOMS[layer]})"
+    )
+
+
+def test_known_imports_up_still_exist():
+    stale = [key for key in KNOWN_UP if key[1] not in rooms_up(key[0])]
+    assert stale == [], f"remove these from KNOWN_UP, they no longer import up: {stale}"
+
+
+def test_the_room_rule_finds_an_import_up(tmp_path, monkeypatch):
+    """policy importing api (a room above it) is reported; api importing policy is not."""
+    fake = {
+        "serving.policy.fake": tmp_path / "policy_fake.py",
+        "serving.api.fake": tmp_path / "api_fake.py",
+        "serving.batch.fake": tmp_path / "batch_fake.py",
+    }
+    fake["serving.policy.fake"].write_text("def f():\n    from serving.api import fake\n")
+    fake["serving.api.fake"].write_text("from serving.policy import fake\n")
+    fake["serving.batch.fake"].write_text("import serving.api.fake\n")
+    monkeypatch.setattr(f"{__name__}.MODULES", {**MODULES, **fake})
+    assert rooms_up("serving.policy.fake") == ["serving.api"]
+    assert rooms_up("serving.api.fake") == []
+    assert rooms_up("serving.batch.fake") == ["serving.api"]  # same tier: not allowed either
+
+
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """Strongly connected components with more than one module (Tarjan's algorithm)."""
     index: dict[str, int] = {}
@@ -146,15 +254,10 @@ def _graph(package: str) -> dict[str, set[str]]:
     """Module-level import edges between the modules of ``package`` (no self-edges)."""
     inside = [m for m in MODULES if m.split(".")[0] == package]
 
-    def owner(name: str) -> str | None:  # the module of ours that ``name`` loads
-        while name and name not in MODULES:
-            name = name.rpartition(".")[0]
-        return name or None
-
     return {
         m: {
             t
-            for t in (owner(n) for n in imports(m, module_level_only=True))
+            for t in (_owner(n) for n in imports(m, module_level_only=True))
             if t and t != m and t.split(".")[0] == package
         }
         for m in inside
