@@ -117,6 +117,21 @@ class EmptyTrainingSetError(ChurnError):
         )
 
 
+class OneOutcomeError(ChurnError):
+    """Every labelled row of a role has the same churn outcome: nothing to learn or judge."""
+
+    def __init__(self, role: str, cutoffs: Sequence[str], rows: int, churned: bool):
+        self.role, self.cutoffs, self.rows, self.churned = role, tuple(cutoffs), rows, churned
+        outcome = "churned" if churned else "stayed"
+        super().__init__(
+            f"Nothing to learn: every one of the {rows:,} customer rows of the {role} "
+            f"cutoff(s) {', '.join(self.cutoffs)} {outcome} within the horizon; a churn "
+            "model needs customers of both outcomes. Check the order history around those "
+            "dates, the population ([scoring] population: 'all' includes customers lapsed "
+            "long ago) and training.horizon_days."
+        )
+
+
 class OutputError(ChurnError):
     """An output file or folder cannot be written."""
 

@@ -42,6 +42,7 @@ from training.training_set import (
     TrainingSet,
     build_local,
     check_not_empty,
+    check_outcomes,
 )
 
 Builder = Callable[..., TrainingSet]
@@ -249,6 +250,8 @@ def _train_and_log(
         frames(churn_plan.refit_train, False),
         frames([churn_plan.refit_calibration], False),
     )
+    check_outcomes(churn_sets.train["churned"], "training", churn_plan.train)
+    check_outcomes(churn_sets.validation["churned"], "validation", [churn_plan.validation])
     with start_run(f"train data-end {end:%Y-%m-%d}") as parent:
         log_provenance(source, config, churn_plan, ltv_plan, churn_sets)
         mlflow.log_params(

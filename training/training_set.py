@@ -35,7 +35,7 @@ import pyarrow.dataset as ds
 
 from features.atomic import write_table_atomic
 from features.build import CATEGORICAL_FEATURES, DEFAULT_WINDOWS, build_features, in_event_order
-from features.errors import EmptyTrainingSetError
+from features.errors import EmptyTrainingSetError, OneOutcomeError
 from features.load import empty_tables
 from features.parallel import map_partitions
 from features.partitioned import CustomerPartitions
@@ -250,6 +250,15 @@ class TrainingSet:
             [pd.Timestamp(t).as_unit("us") for t in cutoffs], pa.timestamp("us", "UTC")
         )
         return ds.field("cutoff").cast(pa.timestamp("us", "UTC")).isin(stamps)
+
+
+def check_outcomes(churned: pd.Series, role: str, cutoffs) -> None:
+    """Raise :class:`OneOutcomeError` when the churn labels ``churned`` are all alike."""
+    values = churned.unique()
+    if len(values) < 2:
+        raise OneOutcomeError(
+            role, [f"{c:%Y-%m-%d}" for c in cutoffs], len(churned), bool(values[0])
+        )
 
 
 def check_not_empty(training_set: TrainingSet, spec: SetSpec, customers: int) -> None:
