@@ -137,9 +137,9 @@ def end_to_end(
 def active_rows(models_path: Path, *, data_dir: Path, snapshot: Path, as_of):
     """Untimed set-up: models and the active customers' feature rows, in memory."""
     from features.load import load_tables
+    from features.population import active_customers
     from features.schema import CUSTOMER_ID
     from features.snapshot import read_snapshot
-    from training.labels import active_customers
 
     models = load_models(models_path)
     frame, _ = read_snapshot(snapshot)

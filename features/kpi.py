@@ -13,7 +13,7 @@ Who is a customer at an instant ``t`` (:func:`customer_base`) is stated once:
   cancelled before ``t``;
 * a *non-contractual* customer signed up before ``t``, had not cancelled before ``t``
   and placed an order (not a refund) in the *active window* ``[t - active_days, t)``,
-  90 days by default: the same window :func:`training.labels.active_customers` uses to
+  90 days by default: the same window :func:`features.population.active_customers` uses to
   decide whom the models score (which additionally asks every customer for an order).
 
 "Before ``t``" means strictly before, as everywhere in ``features/``. For the month
@@ -37,12 +37,12 @@ from features.errors import ConfigError
 from features.events import as_utc, days_before, known_before
 from features.kpi_engagement import ENGAGEMENT_DEFINITIONS, engagement_kpis
 from features.months import month_ceil, month_edges, month_floor, month_of
+from features.population import ACTIVE_DAYS
 from features.schema import CONTRACT_TYPES, CUSTOMER_ID
 from features.tables import Tables
 
 log = logging.getLogger(__name__)
 
-ACTIVE_DAYS = 90
 """Default active window of non-contractual customers, days."""
 
 SATISFIED_FROM = 4

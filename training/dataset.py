@@ -32,6 +32,7 @@ import pandas as pd
 
 from features.build import DEFAULT_WINDOWS, build_features
 from features.errors import ConfigError, EmptyTrainingSetError
+from features.population import ACTIVE_DAYS
 from features.schema import CUSTOMER_ID
 from features.tables import Tables
 from training.labels import make_labels
@@ -179,7 +180,7 @@ def labelled_features(
     *,
     horizon_days: int,
     ltv_horizon_days: int | None,
-    active_days: int | None = 90,
+    active_days: int | None = ACTIVE_DAYS,
     windows: Sequence[int] = DEFAULT_WINDOWS,
     sla_hours: float = 48.0,
     btyd: bool = True,

@@ -18,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.attributes import contract_type
 from features.errors import IncompleteHorizonError
-from features.events import as_utc, days_before, known_before
+from features.events import as_utc, days_before
+from features.population import ACTIVE_DAYS, active_customers
 from features.schema import CONTRACT_TYPES, CUSTOMER_ID
 from features.tables import Tables
 
@@ -47,97 +47,6 @@ def check_horizon(
         raise IncompleteHorizonError(f"{cutoff:%Y-%m-%d}", horizon_days, f"{data_end:%Y-%m-%d}")
 
 
-def active_customers(
-    tables: Tables, cutoff: pd.Timestamp, *, min_orders: int = 1, active_days: int | None = 90
-) -> pd.DataFrame:
-    """Customers active at ``cutoff``: ``customer_id`` and ``contract_type``, sorted by id."""
-    customers = tables.customers
-    signed_up = known_before(customers["signup_at"], cutoff)
-    cancelled = known_before(customers["cancelled_at"], cutoff)
-    txn = tables.transactions
-    age = days_before(txn["ordered_at"], cutoff)
-    past = (age > 0) & ~txn["is_refund"].fillna(False).astype(bool).to_numpy()
-    counts = txn.loc[past, CUSTOMER_ID].value_counts()
-    orders = customers[CUSTOMER_ID].map(counts).fillna(0).to_numpy()
-    keep = signed_up & ~cancelled & (orders >= min_orders)
-    if active_days is not None:
-        keep &= (
-            customers[CUSTOMER_ID]
-            .isin(txn.loc[past & (age <= active_days), CUSTOMER_ID])
-            .to_numpy()
-        )
-    out = pd.DataFrame(
-        {
-            CUSTOMER_ID: customers.loc[keep, CUSTOMER_ID].to_numpy(),
-            "contract_type": contract_type(customers.loc[keep]).to_numpy(),
-        }
-    )
-    return out.sort_values(CUSTOMER_ID, kind="stable").reset_index(drop=True)
-
-
-ACTIVE_FEATURES = ("is_cancelled", "orders_total", "days_since_last_order")
-"""The built features :func:`active_in_features` reads."""
-
-
-def active_in_features(
-    features: pd.DataFrame, *, min_orders: int = 1, active_days: int | None = 90
-) -> np.ndarray:
-    """The rule of :func:`active_customers`, read from built features; bool, shape (n,).
-
-    ``features`` (from :func:`features.build.build_features` as of the cutoff: one row
-    per customer signed up before it) needs :data:`ACTIVE_FEATURES`; orders there are
-    non-refund orders strictly before the cutoff, as here. Lets a feature snapshot be
-    scored without reading the tables again.
-    """
-    orders = features["orders_total"].to_numpy(dtype="float64", na_value=0.0)
-    keep = (features["is_cancelled"].to_numpy(dtype="float64", na_value=0.0) != 1) & (
-        orders >= min_orders
-    )
-    if active_days is not None:
-        last = features["days_since_last_order"].to_numpy(dtype="float64", na_value=np.nan)
-        keep &= last <= active_days  # NaN (never ordered) compares False
-    return keep
-
-
-ACTIVE_DAYS = 90
-"""Days without an order after which a customer's status is ``lapsed``."""
-STATUSES = ("active", "lapsed", "cancelled")
-POPULATIONS = {"active": ACTIVE_DAYS, "all": None}
-"""Population name → ``active_days`` of the labels and the scored base."""
-
-
-def status_in_features(features: pd.DataFrame) -> np.ndarray:
-    """Each customer's status as of the features' cutoff; object array, shape (n,).
-
-    ``cancelled`` (cancelled before the cutoff; without an ``is_cancelled`` column, e.g.
-    a caller's own feature row, nobody is), ``active`` (an order in the
-    :data:`ACTIVE_DAYS` before it) or ``lapsed`` (no order that recent, or none at all).
-    """
-    n = len(features)
-    cancelled = (
-        features["is_cancelled"].to_numpy(dtype="float64", na_value=0.0) == 1
-        if "is_cancelled" in features.columns
-        else np.zeros(n, bool)
-    )
-    last = features["days_since_last_order"].to_numpy(dtype="float64", na_value=np.nan)
-    recent = last <= ACTIVE_DAYS  # NaN (never ordered) compares False
-    return np.where(cancelled, "cancelled", np.where(recent, "active", "lapsed")).astype(object)
-
-
-def population_in_features(
-    features: pd.DataFrame, *, min_orders: int = 1, active_days: int | None = ACTIVE_DAYS
-) -> np.ndarray:
-    """Who is scored: bool, shape (n,).
-
-    With ``active_days`` the customers of :func:`active_in_features`; with None
-    (population ``all``) every customer with ``min_orders`` orders, cancelled ones
-    included (they are reported as churned, never scored as a risk).
-    """
-    if active_days is not None:
-        return active_in_features(features, min_orders=min_orders, active_days=active_days)
-    return features["orders_total"].to_numpy(dtype="float64", na_value=0.0) >= min_orders
-
-
 def make_labels(
     tables: Tables,
     *,
@@ -145,7 +54,7 @@ def make_labels(
     horizon_days: int = 90,
     ltv_horizon_days: int | None = 365,
     min_orders: int = 1,
-    active_days: int | None = 90,
+    active_days: int | None = ACTIVE_DAYS,
     data_end: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Churn and LTV labels of the customers active at ``cutoff``.
@@ -162,7 +71,7 @@ def make_labels(
         LTV horizon ``L`` in days; None skips the LTV label (and its completeness check).
     min_orders : int, default 1
         Orders before ``t`` needed to count as active.
-    active_days : int or None, default 90
+    active_days : int or None, default ACTIVE_DAYS (90)
         An order within this many days before ``t`` is needed to count as active; None
         drops the condition.
     data_end : Timestamp, optional

@@ -23,6 +23,7 @@ import pandas as pd
 from features.build import DEFAULT_WINDOWS
 from features.errors import EmptyTrainingSetError
 from features.partitioned import CustomerPartitions
+from features.population import ACTIVE_DAYS
 from features.tables import Tables
 from training.dataset import CutoffPlan, run_plans
 from training.evaluation import churn_plots, explain_plots, ltv_plots
@@ -64,7 +65,7 @@ class TrainConfig:
 
     horizon_days: int = 90
     ltv_horizon_days: int = 365
-    active_days: int | None = 90
+    active_days: int | None = ACTIVE_DAYS
     train_cutoffs: int = 4
     spacing_days: int = 30
     seed: int = 0

@@ -39,6 +39,7 @@ from features.errors import EmptyTrainingSetError, OneOutcomeError
 from features.load import empty_tables
 from features.parallel import map_partitions
 from features.partitioned import CustomerPartitions
+from features.population import ACTIVE_DAYS
 from features.purchase_days import PURCHASE_DAY_FEATURES
 from features.schema import CUSTOMER_ID
 from features.tables import Tables
@@ -72,7 +73,7 @@ class SetSpec:
     data_end: pd.Timestamp
     horizon_days: int = 90
     ltv_horizon_days: int = 365
-    active_days: int | None = 90
+    active_days: int | None = ACTIVE_DAYS
     windows: tuple[int, ...] = DEFAULT_WINDOWS
     sla_hours: float = 48.0
     seed: int = 0

@@ -28,6 +28,7 @@ from features.build import DEFAULT_WINDOWS
 from features.errors import ConfigError
 from features.events import days_before
 from features.load import Tables
+from features.population import ACTIVE_DAYS
 from features.schema import CUSTOMER_ID
 from training.dataset import labelled_features
 
@@ -162,7 +163,7 @@ def uplift_rows(
     *,
     horizon_days: int,
     window_days: int = 14,
-    active_days: int | None = 90,
+    active_days: int | None = ACTIVE_DAYS,
     windows: Sequence[int] = DEFAULT_WINDOWS,
     sla_hours: float = 48.0,
     btyd: bool = False,

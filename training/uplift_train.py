@@ -29,6 +29,7 @@ import pandas as pd
 
 from features.build import DEFAULT_WINDOWS
 from features.load import Tables
+from features.population import ACTIVE_DAYS
 from features.schema import CONTRACT_VERSION
 from training.evaluation.uplift_metrics import (
     Overlap,
@@ -86,7 +87,7 @@ class UpliftConfig:
     window_days: int = 14
     max_cutoffs: int = 24
     holdout: int = 3
-    active_days: int | None = 90
+    active_days: int | None = ACTIVE_DAYS
     overlap_low: float = 0.05
     min_overlap_share: float = 0.9
     min_treated_rows: int = 30

@@ -32,12 +32,12 @@ import numpy as np
 import pandas as pd
 
 from features.load import Tables
+from features.population import status_in_features
 from features.schema import CUSTOMER_ID
 from features.synthetic.offer_truth import true_saves
 from serving.batch.campaign import fill_budget, select_campaign
 from serving.policy.catalog import CHURN_PROBABILITY, OPTIONAL_COLUMNS, PREDICTED_LTV, OfferCatalog
 from serving.policy.decide import LearnedUplift, _assess, decide
-from training.labels import status_in_features
 from training.registry.registry import LoadedModel
 from training.uplift_data import NO_OFFER, TREATMENT, uplift_rows
 

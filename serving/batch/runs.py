@@ -3,7 +3,7 @@
 Batch scoring of the whole customer base, one customer partition at a time.
 
 The nightly job: every customer *active* at ``as_of`` (signed up, not cancelled, at least
-one order and one in the 90 days before, as :func:`training.labels.active_customers` defines
+one order and one in the 90 days before, as :func:`features.population.active_customers` defines
 it for training) is scored with :func:`serving.policy.scoring.score`, the function the HTTP
 service uses, so batch and online scores always agree.
 
@@ -39,12 +39,12 @@ from features.build import DEFAULT_WINDOWS, build_features
 from features.errors import SnapshotError
 from features.events import known_before
 from features.load import validate_tables
+from features.population import ACTIVE_DAYS, active_customers, population_in_features
 from features.schema import CUSTOMER_ID
 from features.tables import Tables
 from serving.policy.catalog import RISK_BANDS
 from serving.policy.decide import NO_OFFER_KINDS
 from serving.policy.scores import SCORE_COLUMNS, SCORE_TYPES
-from training.labels import active_customers, population_in_features
 
 if TYPE_CHECKING:  # serving.policy.scoring imports MLflow: only scoring needs it, not campaigns
     from serving.policy.scoring import ScoringModels
@@ -94,7 +94,7 @@ class ScoreOptions:
     windows: tuple[int, ...] = DEFAULT_WINDOWS
     sla_hours: float = 48.0
     min_orders: int = 1
-    active_days: int | None = 90
+    active_days: int | None = ACTIVE_DAYS
     reasons: int = 3
     attribution: Attribution = "path"
 

@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 from features.errors import SnapshotError
 from features.events import as_utc
 from features.files import fingerprint, table_files
+from features.population import ACTIVE_FEATURES, population_in_features
 from features.schema import CUSTOMER_ID
 from features.snapshot import read_meta, snapshot_path
-from training.labels import ACTIVE_FEATURES, population_in_features
 
 if TYPE_CHECKING:  # serving.policy.scoring imports MLflow: only scoring needs it, not campaigns
     from serving.policy.scoring import ScoringModels
@@ -98,7 +98,7 @@ def score_snapshot(
     """Score the customers active in a feature snapshot, chunk by chunk; no table is read.
 
     Who is active is read from the snapshot's own features
-    (:func:`training.labels.active_in_features`: the same rule, the same customers), so
+    (:func:`features.population.active_in_features`: the same rule, the same customers), so
     the nightly job that reuses a snapshot does not load the tables again.
 
     Parameters

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.population import POPULATIONS, status_in_features
 from features.purchase_days import PURCHASE_DAY_FEATURES
 from features.schema import CUSTOMER_ID
 from serving.policy.bands import Population
@@ -21,7 +22,6 @@ from serving.policy.catalog import OPTIONAL_COLUMNS, ORDER_VALUE, OfferCatalog, 
 from serving.policy.decide import CATALOG_SOURCE, LearnedUplift, decide
 from serving.policy.reasons import top_reasons
 from serving.policy.scores import SCORE_COLUMNS
-from training.labels import POPULATIONS, status_in_features
 from training.models.churn import Attribution
 from training.registry.registry import (
     CHAMPION,
@@ -208,7 +208,7 @@ def score(
     -------
     DataFrame, shape (n, len(SCORE_COLUMNS))
         :data:`SCORE_COLUMNS`: status (active / lapsed / cancelled, see
-        :func:`training.labels.status_in_features`; a cancelled customer is churned:
+        :func:`features.population.status_in_features`; a cancelled customer is churned:
         probability 1, LTV 0, no offer), churn probability over ``churn_horizon_days``,
         risk band (relative to the champion's population), predicted LTV (currency units
         over the LTV horizon), value segment, expected orders in the churn horizon and

@@ -22,7 +22,8 @@ import pandas as pd
 
 from features.atomic import atomic_write
 from features.errors import ChurnError, ConfigError
-from features.kpi import ACTIVE_DAYS, monthly_kpis
+from features.kpi import monthly_kpis
+from features.population import ACTIVE_DAYS
 from features.rfm import rfm_table, segment_summary
 from features.tables import Tables
 from serving.policy.catalog import OfferCatalog

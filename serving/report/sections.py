@@ -14,6 +14,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from features.kpi import DEFINITIONS
+from features.population import ACTIVE_DAYS
 from features.rfm import SEGMENT_GRID
 from serving.report import plots, portfolio
 from serving.report.blocks import (
@@ -196,7 +197,7 @@ def _kpi_figure(name: str, kpis: pd.DataFrame):
     )
 
 
-def overview_section(kpis: pd.DataFrame, *, period: str, active_days: int = 90) -> Section:
+def overview_section(kpis: pd.DataFrame, *, period: str, active_days: int = ACTIVE_DAYS) -> Section:
     """Headline cards of the latest month and every KPI definition."""
     last = kpis.iloc[-1]
     cards = [

@@ -17,12 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from features.population import active_customers
 from features.schema import CUSTOMER_ID
 from features.snapshot import make_snapshot
 from tests.serving.api.test_service import KEY, free_port
 from tests.serving.conftest import REPO
 from tests.serving.test_serve_command import _wait_ready
-from training.labels import active_customers
 
 BENTOML = Path(sys.executable).with_name("bentoml")
 

@@ -7,8 +7,9 @@ import pytest
 
 from features.build import build_features
 from features.errors import IncompleteHorizonError
+from features.population import active_customers, active_in_features
 from tests.conftest import make_tables
-from training.labels import active_customers, active_in_features, make_labels
+from training.labels import make_labels
 
 CUTOFF = "2025-01-01"
 CUSTOMERS = [

@@ -25,10 +25,11 @@ from features.build import build_features
 from features.errors import IncompleteHorizonError, ModelRegistryError, SnapshotError
 from features.events import as_utc
 from features.files import fingerprint
+from features.population import active_customers
 from features.schema import CUSTOMER_ID
 from features.snapshot import latest_snapshot, read_snapshot, snapshot_path
 from features.tables import Tables
-from training.labels import active_customers, make_labels
+from training.labels import make_labels
 from training.registry.artifacts import load_json
 from training.registry.registry import LoadedModel
 

@@ -254,8 +254,8 @@ class TestSlowClients:
 
 
 def _feature_row(snapshot: pd.DataFrame) -> dict:
+    from features.population import status_in_features
     from features.schema import CUSTOMER_ID
-    from training.labels import status_in_features
 
     record = snapshot.loc[status_in_features(snapshot) == "active"].iloc[0].to_dict()
     return {

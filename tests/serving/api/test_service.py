@@ -88,7 +88,7 @@ class Server:
 
     def ids(self, n: int, status: str = "active") -> list:
         """The first ``n`` customer ids of the snapshot with ``status`` (the models' population)."""
-        from training.labels import status_in_features
+        from features.population import status_in_features
 
         ids = self.snapshot.loc[status_in_features(self.snapshot) == status, CUSTOMER_ID]
         return [_plain(c) for c in ids.head(n)]
@@ -190,7 +190,7 @@ def info(client) -> dict:
 
 def feature_rows(server: Server, n: int) -> list[dict]:
     """The snapshot's first ``n`` active customers (the models' population) as rows."""
-    from training.labels import status_in_features
+    from features.population import status_in_features
 
     frame = server.snapshot.loc[status_in_features(server.snapshot) == "active"].head(n)
     return [

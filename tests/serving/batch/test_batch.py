@@ -18,6 +18,7 @@ from churn.cli import app
 from features.build import build_features
 from features.errors import ConfigError, EmptyBaseError, OutputError, SnapshotError
 from features.load import load_tables
+from features.population import active_customers
 from features.schema import CUSTOMER_ID
 from features.snapshot import SnapshotMeta, make_snapshot, read_snapshot, write_snapshot
 from serving.batch.local import score_base
@@ -26,7 +27,6 @@ from serving.batch.runs import META_KEY, ScoreOptions, ScoreSummary, score_schem
 from serving.batch.snapshot import find_snapshot, score_snapshot
 from serving.policy.scores import SCORE_COLUMNS
 from tests.serving.conftest import by_id, plain
-from training.labels import active_customers
 
 pytestmark = pytest.mark.usefixtures("isolated_mlflow")  # the CLI sets MLflow URIs
 runner = CliRunner()
@@ -506,10 +506,10 @@ class TestUpliftSource:
         from mlflow import MlflowClient
 
         from features.build import build_features
+        from features.population import active_in_features
         from serving.policy.scoring import ScoringModels, score
         from tests.conftest import mlflow_state_restored
         from tests.serving.conftest import OFFERS_FILE
-        from training.labels import active_in_features
         from training.registry.registry import CHAMPION, UPLIFT_MODEL
         from training.uplift_train import UpliftConfig, train_uplift
 

@@ -41,8 +41,8 @@ WORLDS = {
 
 
 def make_world(name: str, root, *, noise_column: bool = False) -> World:
+    from features.population import population_in_features
     from serving.policy.scoring import ScoringModels, score
-    from training.labels import population_in_features
     from training.train import TrainConfig, train
 
     spec = WORLDS[name]
