@@ -31,10 +31,7 @@ from features.load import Tables
 from features.population import ACTIVE_DAYS
 from features.schema import CUSTOMER_ID
 from training.dataset import labelled_features
-
-NO_OFFER = "none"
-"""``treatment`` of a row that got no offer in the window."""
-TREATMENT = "treatment"
+from training.models.uplift import NO_OFFER, TREATMENT
 
 
 def campaign_cutoffs(tables: Tables) -> list[pd.Timestamp]:

@@ -38,7 +38,7 @@ import pyarrow as pa
 from features.build import DEFAULT_WINDOWS, build_features
 from features.errors import SnapshotError
 from features.events import known_before
-from features.load import validate_tables
+from features.load import empty_tables
 from features.population import ACTIVE_DAYS, active_customers, population_in_features
 from features.schema import CUSTOMER_ID
 from features.tables import Tables
@@ -357,22 +357,12 @@ _DONE = object()
 def feature_names(options: ScoreOptions, *, events: bool = False) -> list[str]:
     """The feature columns :func:`features.build.build_features` makes with ``options``.
 
-    Found by building features for one made-up customer (a few milliseconds); with
-    ``events``, as for data that has an ``events`` table (the engagement family).
+    Read from its output on typed empty tables (no customer needed); with ``events``, as
+    for data that has an ``events`` table (the engagement family).
     """
-    frames = {
-        "customers": pd.DataFrame({CUSTOMER_ID: [1], "signup_at": ["2000-01-01"]}),
-        "transactions": pd.DataFrame(
-            {CUSTOMER_ID: [1], "ordered_at": ["2000-01-02"], "amount": [1.0]}
-        ),
-    }
-    if events:
-        frames["events"] = pd.DataFrame(
-            {CUSTOMER_ID: [1], "occurred_at": ["2000-01-02"], "event_type": ["login"]}
-        )
-    probe = validate_tables(frames)
+    tables = empty_tables(absent=frozenset() if events else frozenset({"events"}))
     frame = build_features(
-        probe, as_of="2000-02-01", windows=options.windows, sla_hours=options.sla_hours
+        tables, as_of="2000-02-01", windows=options.windows, sla_hours=options.sla_hours
     )
     return [c for c in frame.columns if c != CUSTOMER_ID]
 

@@ -39,7 +39,11 @@ import pandas as pd
 from features.compute import thread_budget
 from features.errors import ConfigError
 from training.models.matrix import FeatureModel, FeatureSpec
-from training.uplift_data import NO_OFFER, TREATMENT
+
+NO_OFFER = "none"
+"""``treatment`` of a row that got no offer in the window."""
+TREATMENT = "treatment"
+"""Column of the offer (id, or :data:`NO_OFFER`) a row's customer got in the window."""
 
 OFFER = "offer"
 """Categorical column of the pooled treated-side models."""
