@@ -201,7 +201,7 @@ def make_report(
 def _champions(tracking_uri: str | None):
     from mlflow.exceptions import MlflowException
 
-    from training.evaluation.model_card import champion_cards, registry_problem
+    from training.registry.model_card import champion_cards, registry_problem
 
     problem = registry_problem(tracking_uri)
     if problem:

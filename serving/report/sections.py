@@ -359,7 +359,7 @@ def models_section(cards, *, note: str = "") -> Section:
 
     Parameters
     ----------
-    cards : list of training.evaluation.model_card.ModelCard
+    cards : list of training.registry.model_card.ModelCard
     note : str
         Shown instead when there is no card (why the section is empty).
     """
