@@ -6,7 +6,6 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,16 +15,13 @@ import pyarrow.parquet as pq
 
 from features.errors import ConfigError
 from serving.batch.campaign import CANDIDATE_COLUMNS
-from serving.policy.catalog import OfferCatalog
-from serving.policy.decide import require_columns
-from serving.policy.scores import SCORE_TYPES
-
-if TYPE_CHECKING:  # serving.policy.scoring imports MLflow: only scoring needs it, not campaigns
-    pass
 from serving.batch.runs import (
     META_KEY,
     META_SIDECAR,
 )
+from serving.policy.catalog import OfferCatalog
+from serving.policy.decide import require_columns
+from serving.policy.scores import SCORE_TYPES
 
 __all__ = [
     "campaign_scores",
