@@ -13,7 +13,9 @@ same customers it is compared with anchors fitted on the same history:
 - the recency heuristic (days since last order over the usual gap; its ranking) and the
   historical average (past-year spend scaled to the horizon).
 
-Churn: ROC-AUC and ECE; LTV (net spend in [t, t+L), floored at 0): normalized Gini.
+Churn: ROC-AUC and ECE, and the ECE after each prior-shift candidate of
+:mod:`benchmarks.shift` (``ece_newest``, ``ece_trend``, ``ece_bgnbd``, ``ece_oracle``);
+LTV (net spend in [t, t+L), floored at 0): normalized Gini.
 On Online Retail L = H (there is not a year of outcomes after ``t``). Goal in every
 case: AUC and Gini at least 0.02 above the best anchor, ECE at most 0.03.
 
@@ -175,6 +177,14 @@ def run_case(case: Case, population: str, tables, store: str) -> dict[str, objec
         for k, v in churn_scores.items()
     }
     gini = {k: ltv_metrics(spend, v)["normalized_gini"] for k, v in value_scores.items()}
+    from benchmarks.shift import complete_rates, shift_candidates
+
+    shifted = shift_candidates(
+        p,
+        y,
+        complete_rates(history, cutoff, case.horizon_days, active_days),
+        churn_scores["bgnbd_p_no_purchase"],
+    )
     best_auc = max((v, k) for k, v in auc.items() if k != "project")
     best_gini = max((v, k) for k, v in gini.items() if k != "project")
     ece = churn_metrics(y, p)["ece"]
@@ -188,6 +198,7 @@ def run_case(case: Case, population: str, tables, store: str) -> dict[str, objec
         "auc_recency": auc["recency_heuristic"],
         "auc_gain": auc["project"] - best_auc[0],
         "ece": ece,
+        **shifted,
         "gini": gini["project"],
         "gini_bgnbd_gg": gini["bgnbd_gamma_gamma"],
         "gini_hist": gini["historical_average"],
