@@ -8,7 +8,7 @@ AS_OF := 2025-06-30
 SCORE_AS_OF := 2025-12-31
 BUDGET := 5000
 
-.PHONY: venv demo test lint bench bench-features bench-train bench-serve bench-score bench-load bench-quality bench-uplift bench-engagement bench-scale report-check docs docs-build clean
+.PHONY: venv demo test test-fast lint bench bench-features bench-train bench-serve bench-score bench-load bench-quality bench-uplift bench-engagement bench-scale report-check docs docs-build clean
 
 venv: $(VENV)/.installed
 
@@ -35,6 +35,10 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest
+
+# The inner loop: everything but the tests marked slow (servers, Spark, notebooks, end to end).
+test-fast: venv
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: venv
 	$(BIN)/ruff check .

@@ -8,6 +8,8 @@ minutes on a busy machine), both logged and registered with
 
 from __future__ import annotations
 
+import functools
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,28 +43,58 @@ class SmallModels:
     """``{registered model name: version}`` of the one version of each."""
 
 
-def register_small_models(root: Path) -> SmallModels:
-    """Generate, fit and register (v1 of each, alias ``challenger`` only) under ``root``."""
-    import mlflow
+WORLD = {"customers": 600, "seed": 11, "start": "2023-01-01", "end": "2025-12-31"}
+"""The generated data of these models (CSV), the same wherever it is written."""
 
+
+@functools.cache
+def labelled_rows() -> pd.DataFrame:
+    """Labelled features of :data:`WORLD` at :data:`CUTOFFS` and :data:`CALIBRATION`.
+
+    90-day churn and LTV labels, no BTYD; built once per test session (generation is
+    deterministic, so every copy of the world has these rows). Callers must not modify it.
+    """
     from training.dataset import labelled_features
+
+    with tempfile.TemporaryDirectory(prefix="small-world-") as tmp:
+        generate(Path(tmp), **WORLD)
+        tables = load_tables(Path(tmp))
+        return labelled_features(
+            tables, [*CUTOFFS, CALIBRATION], horizon_days=90, ltv_horizon_days=90, btyd=False
+        )
+
+
+@functools.cache
+def _fitted() -> tuple[object, object, pd.DataFrame]:
+    """(churn, ltv, calibration rows): fit once per test session; registered per store."""
     from training.models.churn import ChurnModel
     from training.models.ltv import LTVModel
-    from training.registry.registry import CHURN_MODEL, LTV_MODEL, log_and_register
-    from training.registry.tracking import configure
 
-    data = root / "data"
-    generate(data, customers=600, seed=11, start="2023-01-01", end="2025-12-31")
-    tables = load_tables(data)
-    rows = labelled_features(
-        tables, [*CUTOFFS, CALIBRATION], horizon_days=90, ltv_horizon_days=90, btyd=False
-    )
+    rows = labelled_rows()
     train = rows.loc[rows["cutoff"].isin(CUTOFFS)].reset_index(drop=True)
     cal = rows.loc[rows["cutoff"] == CALIBRATION].reset_index(drop=True)
     churn = ChurnModel(params=PARAMS, seed=3).fit(
         train, train["churned"].to_numpy(), calibration_set=(cal, cal["churned"].to_numpy())
     )
     ltv = LTVModel(params=PARAMS, seed=3).fit(train, train["ltv"].to_numpy())
+    return churn, ltv, cal
+
+
+def register_small_models(root: Path) -> SmallModels:
+    """Generate the data and register the models (v1 of each, alias ``challenger`` only).
+
+    The data is written under ``root`` and the models registered in a store of its own
+    there; the fit itself (:func:`_fitted`) is shared by every caller of the session.
+    """
+    import mlflow
+
+    from training.registry.registry import CHURN_MODEL, LTV_MODEL, log_and_register
+    from training.registry.tracking import configure
+
+    data = root / "data"
+    generate(data, **WORLD)
+    tables = load_tables(data)
+    churn, ltv, cal = _fitted()
     uri = f"sqlite:///{root / 'mlflow.db'}"
     with mlflow_state_restored():
         configure(uri)

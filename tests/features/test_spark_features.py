@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from churn.cli import app
@@ -11,6 +12,7 @@ from features.snapshot import make_snapshot, read_snapshot
 from features.spark import snapshot_spark
 
 AS_OF = "2025-06-30"
+pytestmark = pytest.mark.slow  # Spark (a local session), as tests/serving/batch/test_spark.py
 
 
 def test_spark_snapshot_equals_local(small_world, spark_local, tmp_path):

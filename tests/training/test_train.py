@@ -17,6 +17,7 @@ from training.registry.registry import (
     load_model,
 )
 from training.train import TrainConfig, train
+from training.training_set import TrainingSet, build_local
 
 CONFIG = TrainConfig(train_cutoffs=3)
 
@@ -27,10 +28,37 @@ def store(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def run(generated, store):
-    return train(generated, config=CONFIG, tracking_uri=store)
+def built(tmp_path_factory) -> dict:
+    """Where :func:`run` kept its training set, and the spec it was built for."""
+    return {"folder": tmp_path_factory.mktemp("training-set")}
 
 
+@pytest.fixture(scope="module")
+def run(generated, store, built):
+    def recording(source, spec, folder, **kwargs):
+        built["spec"] = spec
+        return build_local(source, spec, folder, **kwargs)
+
+    return train(
+        generated, config=CONFIG, tracking_uri=store, builder=recording, work_dir=built["folder"]
+    )
+
+
+def reusing(built: dict):
+    """A builder that hands back :func:`run`'s rows when asked for the same spec.
+
+    Another run over the same data and plans reads the very rows ``build_local`` wrote;
+    building them again would only repeat the feature build.
+    """
+
+    def builder(source, spec, folder, **kwargs):
+        assert spec == built["spec"]
+        return TrainingSet(built["folder"])
+
+    return builder
+
+
+@pytest.mark.slow  # a full training run on 6000 customers: larger data
 class TestTrainingRun:
     def test_churn_model_beats_baselines_and_is_calibrated(self, run):
         m = run.churn.metrics
@@ -102,8 +130,9 @@ class TestTrainingRun:
             load_model(CHURN_MODEL, "42", tracking_uri=store)
 
 
+@pytest.mark.slow  # a full training run on 6000 customers: larger data
 class TestPromotionGate:
-    def test_gate_both_ways(self, generated, run, store):
+    def test_gate_both_ways(self, generated, run, store, built):
         validation = {CHURN_MODEL: run.churn.validation, LTV_MODEL: run.ltv.validation}
         first = promote(validation, tracking_uri=store)
         assert all(d.promoted for d in first), first
@@ -117,6 +146,7 @@ class TestPromotionGate:
                 lgb_params={"num_leaves": 2, "learning_rate": 0.001, "min_data_in_leaf": 5000},
             ),
             tracking_uri=store,
+            builder=reusing(built),  # the same data and plans: the same rows
         )
         refused = promote(validation, tracking_uri=store)
         assert not any(d.promoted for d in refused), refused

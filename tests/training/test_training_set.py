@@ -132,6 +132,7 @@ class TestSample:
         assert int(params["rows.churn_validation"]) == everyone == len(result.churn.validation)
 
 
+@pytest.mark.slow  # Spark
 def test_spark_builds_the_same_rows(built, small_world, spark_local, tmp_path):
     from training.spark_set import SparkBuilder
 

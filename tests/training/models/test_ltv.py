@@ -12,9 +12,7 @@ import pandas as pd
 import pytest
 
 from features.errors import ConfigError, SnapshotError
-from features.load import load_tables
-from features.synthetic import generate
-from training.dataset import labelled_features
+from tests import small_models
 from training.models.ltv import VARIANTS, LTVModel
 
 CUTOFFS = [pd.Timestamp(d, tz="UTC") for d in ("2025-03-31", "2025-06-30")]
@@ -23,14 +21,14 @@ PARAMS = {"num_threads": 1}
 
 
 @pytest.fixture(scope="module")
-def rows(tmp_path_factory) -> pd.DataFrame:
-    """Labelled features of 600 generated customers at three quarterly cutoffs (no BTYD)."""
-    out = tmp_path_factory.mktemp("ltv")
-    generate(out, customers=600, seed=11, start="2023-01-01", end="2025-12-31")
-    tables = load_tables(out)
-    return labelled_features(
-        tables, [*CUTOFFS, STOP], horizon_days=90, ltv_horizon_days=90, btyd=False
-    )
+def rows() -> pd.DataFrame:
+    """Labelled features of 600 generated customers at three quarterly cutoffs (no BTYD).
+
+    The rows the small registry models fit on (:func:`tests.small_models.labelled_rows`),
+    built once per session.
+    """
+    assert (CUTOFFS, STOP) == (small_models.CUTOFFS, small_models.CALIBRATION)
+    return small_models.labelled_rows()
 
 
 @pytest.fixture(scope="module")

@@ -78,6 +78,7 @@ def base_result(base, store):
     return monitor(base, tracking_uri=store, load=load_tables)
 
 
+@pytest.mark.slow  # a champion trained on 3000 customers: larger data
 class TestDriftVerdict:
     def test_shifted_population_advises_retraining(self, shifted, store):
         result = monitor(shifted, tracking_uri=store, load=load_tables, log_run=False)
@@ -99,6 +100,7 @@ class TestDriftVerdict:
         assert 0.05 < base_result.churn_rate_reference < 0.6
 
 
+@pytest.mark.slow  # a champion trained on 3000 customers: larger data
 class TestLogging:
     def test_run_and_summary_round_trip(self, base_result, base, store):
         client = MlflowClient(store)
@@ -125,6 +127,7 @@ class TestLogging:
 
 
 class TestCommand:
+    @pytest.mark.slow  # the champion trained on 3000 customers
     def test_monitor_command_fails_on_drift(self, worlds, store):
         out = CliRunner().invoke(
             app,

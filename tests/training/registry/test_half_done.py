@@ -64,6 +64,7 @@ def small(tmp_path_factory) -> SmallModels:
     return register_small_models(tmp_path_factory.mktemp("half_done"))
 
 
+@pytest.mark.slow  # end to end: a child process killed with SIGKILL mid-run
 def test_kill_9_right_after_registration_leaves_a_whole_version_and_a_failed_run(small, tmp_path):
     model_file = tmp_path / "model.pkl"
     model_file.write_bytes(pickle.dumps((small.ltv, small.rows)))

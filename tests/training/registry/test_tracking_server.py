@@ -12,6 +12,7 @@ import urllib.request
 
 import pytest
 
+from features.load import load_tables
 from training.registry.registry import CHALLENGER, CHURN_MODEL, load_model
 from training.train import TrainConfig, train
 
@@ -67,9 +68,11 @@ def server(tmp_path_factory):
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def test_train_and_load_through_a_tracking_server(generated, server, monkeypatch):
+@pytest.mark.slow
+def test_train_and_load_through_a_tracking_server(small_world, server, monkeypatch):
+    """Plumbing through a server: the small world (600 customers) is enough data."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
-    result = train(generated, config=TrainConfig(train_cutoffs=2))
+    result = train(load_tables(small_world), config=TrainConfig(train_cutoffs=2))
     loaded = load_model(CHURN_MODEL, CHALLENGER)
     assert loaded.run_id and loaded.version == result.churn.version
     p = loaded.model.predict_proba(result.churn.validation)
