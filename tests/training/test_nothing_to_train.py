@@ -40,7 +40,8 @@ def test_no_active_customer_at_the_cutoffs_is_an_error_not_an_empty_frame():
         labelled_features(tables, cutoffs, horizon_days=30, ltv_horizon_days=None)
 
 
-def train_stale_base(tmp_path, monkeypatch, population: str):
+def refused_training(tmp_path, monkeypatch, population: str) -> str:
+    """``churn train`` on :func:`stale_base`: refused in one panel, no MLflow run; its text."""
     data = tmp_path / "data"
     data.mkdir()
     for name, text in stale_base().items():
@@ -55,27 +56,22 @@ def train_stale_base(tmp_path, monkeypatch, population: str):
         client = MlflowClient(tracking_uri=uri)
         experiments = [e.experiment_id for e in client.search_experiments()]
         runs = client.search_runs(experiments) if experiments else []
-    return result, runs
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and result.output.count("churn: error") == 1
+    assert runs == []
+    return plain(result.output)
 
 
 def test_train_says_its_data_end_and_fails_cleanly_with_no_mlflow_run(tmp_path, monkeypatch):
-    result, runs = train_stale_base(tmp_path, monkeypatch, "active")
-    text = plain(result.output)
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output and result.output.count("churn: error") == 1
+    text = refused_training(tmp_path, monkeypatch, "active")
     assert "Data end: 2025-12-30 00:00 UTC" in text
     assert "1 event(s) dated after today do not count" in text
     assert "transactions.csv, column 'ordered_at': is after today" in text
     assert "Nothing to train on: none of the 3 customers is active" in text
-    assert runs == []
 
 
 def test_everyone_churned_is_a_clear_error_with_no_mlflow_run(tmp_path, monkeypatch):
     # population all: the 3 customers count, but every one of them churned
-    result, runs = train_stale_base(tmp_path, monkeypatch, "all")
-    text = plain(result.output)
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output and result.output.count("churn: error") == 1
+    text = refused_training(tmp_path, monkeypatch, "all")
     assert "Nothing to learn: every one of the 18 customer rows of the training" in text
     assert "churned within the horizon" in text and "both outcomes" in text
-    assert runs == []
