@@ -58,6 +58,14 @@ def rule_error(
     )
 
 
+def _absolute_when_only_thresholds(data: object, absolute: str) -> object:
+    """Raw section ``data`` with ``basis = absolute`` when it gives ``thresholds`` but no
+    ``basis`` (catalogs written before relative bands keep their meaning)."""
+    if isinstance(data, dict) and "thresholds" in data and "basis" not in data:
+        return {**data, "basis": absolute}
+    return data
+
+
 @dataclass(frozen=True)
 class Population:
     """The reference distributions bands and segments are cut on.
@@ -137,9 +145,7 @@ class RiskBands(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _thresholds_mean_probability(cls, data: object) -> object:
-        if isinstance(data, dict) and "thresholds" in data and "basis" not in data:
-            return {**data, "basis": "probability"}
-        return data
+        return _absolute_when_only_thresholds(data, "probability")
 
     @model_validator(mode="after")
     def _increasing(self) -> RiskBands:
@@ -225,9 +231,7 @@ class ValueSegments(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _thresholds_mean_amount(cls, data: object) -> object:
-        if isinstance(data, dict) and "thresholds" in data and "basis" not in data:
-            return {**data, "basis": "amount"}
-        return data
+        return _absolute_when_only_thresholds(data, "amount")
 
     @model_validator(mode="after")
     def _consistent(self) -> ValueSegments:
