@@ -29,6 +29,20 @@ def as_of() -> pd.Timestamp:
     return AS_OF
 
 
+SLOW_FIXTURES = {
+    "batch_env": "churn and LTV champions trained on 3000 customers (tests/serving/conftest.py)",
+}
+"""Fixtures that train on larger data: every test that uses one, even through another
+fixture, is marked ``slow`` (left out of ``make test-fast``, run by ``make test``)."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES.keys() & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @contextmanager
 def mlflow_state_restored() -> Iterator[None]:
     """Run with no ``MLFLOW_*`` variables; leave MLflow's process state as found.
