@@ -30,9 +30,9 @@ from features.errors import ModelRegistryError, SnapshotError
 from features.schema import CUSTOMER_ID
 from features.snapshot import SnapshotMeta, latest_snapshot, read_snapshot
 from serving.api.feature_rows import feature_kinds, frame_problems
-from serving.policy.catalog import OPTIONAL_COLUMNS, ORDER_VALUE
+from serving.policy.catalog import OPTIONAL_COLUMNS, ORDER_VALUE, order_value
 from serving.policy.scores import SCORE_COLUMNS
-from serving.policy.scoring import ScoringModels, order_value, score
+from serving.policy.scoring import ScoringModels, score
 from training.registry.registry import CHAMPION, CHURN_MODEL, LTV_MODEL, alias_version
 from training.registry.tracking import resolve_uri
 

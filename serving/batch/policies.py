@@ -36,7 +36,14 @@ from features.population import status_in_features
 from features.schema import CUSTOMER_ID
 from features.synthetic.offer_truth import true_saves
 from serving.batch.campaign import fill_budget, select_campaign
-from serving.policy.catalog import CHURN_PROBABILITY, OPTIONAL_COLUMNS, PREDICTED_LTV, OfferCatalog
+from serving.policy.catalog import (
+    CHURN_PROBABILITY,
+    OPTIONAL_COLUMNS,
+    ORDER_VALUE,
+    PREDICTED_LTV,
+    OfferCatalog,
+    order_value,
+)
 from serving.policy.decide import LearnedUplift, _assess, decide
 from training.registry.registry import LoadedModel
 from training.uplift_data import NO_OFFER, TREATMENT, uplift_rows
@@ -104,8 +111,8 @@ def _top_uplift(
     a = _assess(frame, catalog, uplift)
     p = frame[CHURN_PROBABILITY].to_numpy(dtype=float)
     tau = a.share * p[:, None]  # the learned drop (catalog p × uplift where not learned)
-    cost = np.array([o.cost for o in catalog.offers], dtype=float)
-    with np.errstate(divide="ignore"):
+    cost = np.nan_to_num(a.cost, nan=np.inf)  # (n, m): per customer; unknown: ineligible
+    with np.errstate(divide="ignore", invalid="ignore"):
         per_cost = np.where(cost > 0, tau / np.where(cost > 0, cost, 1.0), np.inf)
     per_cost = np.where(a.eligible & (tau > 0), per_cost, -np.inf)
     best = np.argmax(per_cost, axis=1)
@@ -115,7 +122,7 @@ def _top_uplift(
         {
             CUSTOMER_ID: frame[CUSTOMER_ID],
             "offer_id": np.where(has, np.array(catalog.ids, dtype=object)[best], None),
-            "offer_cost": cost[best],
+            "offer_cost": np.where(has, cost[rows, best], 0.0),
             "expected_value": np.where(has, tau[rows, best], 0.0),
             CHURN_PROBABILITY: p,
             PREDICTED_LTV: frame[PREDICTED_LTV],
@@ -169,13 +176,13 @@ def compare_policies(
     evaluation = "truth" if saved is not None else "estimate"
     if saved is None:
         saved = _estimated(frame, catalog, uplift)
-    cost = np.array([o.cost for o in catalog.offers] + [0.0])
+    cost = np.nan_to_num(_assess(frame, catalog, uplift).cost)  # (n, m): per customer
     ltv = frame[PREDICTED_LTV].to_numpy(dtype=float)
     rows = []
     picks = _picks(frame, catalog, uplift, budget=budget, seed=seed, diagnostics=diagnostics)
     for name, (who, offer) in picks.items():
         kept = saved[who, offer] if who.size else np.zeros(0)
-        spent = math.fsum(cost[offer]) if who.size else 0.0
+        spent = math.fsum(cost[who, offer]) if who.size else 0.0
         rows.append(
             {
                 "policy": name,
@@ -291,6 +298,7 @@ def compare_on_history(
         for column in OPTIONAL_COLUMNS:
             if column in part.columns:
                 customers[column] = part[column]
+        customers[ORDER_VALUE] = order_value(part)
         learned = LearnedUplift(
             model.predict(part), tuple(model.offers_), f"model:{uplift.version}"
         )

@@ -1,6 +1,7 @@
 """The offer catalog (``offers.toml``): offers, risk bands, value segments, and loading it.
 
-Also names the customer columns the offer policy reads. The decision itself is in
+Also names the customer columns the offer policy reads (and derives the order value
+relative costs are priced on). The decision itself is in
 :mod:`serving.policy.decide`, its explanation for one customer in
 :mod:`serving.policy.explain`. No I/O except :func:`load_catalog` reading the file.
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from features.errors import ConfigError
@@ -32,6 +34,7 @@ __all__ = [
     "RiskBands",
     "ValueSegments",
     "load_catalog",
+    "order_value",
 ]
 
 CHURN_PROBABILITY = "churn_probability"
@@ -363,3 +366,11 @@ def _expected_text(kind: str, message: str, ctx: Mapping[str, Any]) -> str:
     if kind in known:
         return known[kind]()
     return message[:1].lower() + message[1:]
+
+
+def order_value(frame: pd.DataFrame) -> pd.Series:
+    """Each customer's average order value, currency units: ``aov_365d``, else ``aov_total``
+    (NaN without orders); what offers priced as a share of an order are priced on."""
+    nan = pd.Series(np.nan, index=frame.index)
+    recent = pd.to_numeric(frame.get("aov_365d", nan), errors="coerce")
+    return recent.fillna(pd.to_numeric(frame.get("aov_total", nan), errors="coerce"))

@@ -18,7 +18,13 @@ from features.population import POPULATIONS, status_in_features
 from features.purchase_days import PURCHASE_DAY_FEATURES
 from features.schema import CUSTOMER_ID
 from serving.policy.bands import Population
-from serving.policy.catalog import OPTIONAL_COLUMNS, ORDER_VALUE, OfferCatalog, load_catalog
+from serving.policy.catalog import (
+    OPTIONAL_COLUMNS,
+    ORDER_VALUE,
+    OfferCatalog,
+    load_catalog,
+    order_value,
+)
 from serving.policy.decide import CATALOG_SOURCE, LearnedUplift, decide
 from serving.policy.reasons import top_reasons
 from serving.policy.scores import SCORE_COLUMNS
@@ -268,14 +274,6 @@ def score(
     out["churn_model_version"] = models.churn.version
     out["ltv_model_version"] = models.ltv.version
     return out[list(SCORE_COLUMNS)]
-
-
-def order_value(frame: pd.DataFrame) -> pd.Series:
-    """Each customer's average order value, currency units: ``aov_365d``, else ``aov_total``
-    (NaN without orders); what offers priced as a share of an order are priced on."""
-    nan = pd.Series(np.nan, index=frame.index)
-    recent = pd.to_numeric(frame.get("aov_365d", nan), errors="coerce")
-    return recent.fillna(pd.to_numeric(frame.get("aov_total", nan), errors="coerce"))
 
 
 def purchase_outlook(

@@ -128,3 +128,25 @@ class TestComparePolicies:
         one = compare_policies(frame, CATALOG, learned, budget=50.0)
         both = total([one, one]).set_index("policy")
         assert (both["cost"] == 2 * one.set_index("policy")["cost"]).all()
+
+    def test_relative_costs_are_each_customers_own(self):
+        # the coupon costs 10 % of the customer's order value: spend is per customer
+        catalog = OfferCatalog(
+            offers=(Offer(id="coupon", name="Coupon", cost_pct_of_order=10.0, uplift=0.1),),
+            risk=RiskBands(offer_from="low"),
+        )
+        frame = customers(40, seed=6).assign(order_value=np.linspace(10.0, 400.0, 40))
+        truth = np.full((40, 1), 0.2)
+        out = compare_policies(
+            frame,
+            catalog,
+            LearnedUplift(np.full((40, 1), 0.2), ("coupon",), "model:1"),
+            budget=1e9,
+            saved=truth,
+        ).set_index("policy")
+        everyone = out.loc["random"]
+        assert everyone["targeted"] > 0
+        offered = decide(frame, catalog)["offer_id"].notna().to_numpy()
+        expected = 0.1 * frame["order_value"].to_numpy()[offered].sum()
+        assert everyone["cost"] == pytest.approx(expected)
+        assert everyone["saved_per_1000"] == pytest.approx(1000 * 0.2 * offered.sum() / expected)
