@@ -66,27 +66,9 @@ def _wait_ready(proc: subprocess.Popen, url: str, log) -> None:
 @pytest.mark.slow
 def test_sigterm_drains_then_leaves_no_process_and_a_free_port(batch_env, tmp_path):
     """A request in flight at SIGTERM is answered; within 10 s the port is free, no child left."""
-    shutil.copy(batch_env.root / "mlflow.db", tmp_path / "mlflow.db")
-    make_snapshot(batch_env.tables, as_of=batch_env.as_of, folder=tmp_path / "data" / "features")
-    port = free_port()
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-        "CHURN_SERVING__API_KEY": KEY,
-        "CHURN_SERVING__REQUIRE_API_KEY": "true",
-        "CHURN_SERVING__OFFERS_FILE": str(OFFERS_FILE),
-        "BENTOML_DO_NOT_TRACK": "true",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-    }
-    log = tmp_path / "serve.log"
-    command = [sys.executable, "-m", "churn", "serve", "--port", str(port)]
-    command += ["--data", str(tmp_path / "data"), "--drain-seconds", "8"]
-    with log.open("w") as out:
-        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    proc, url, port, log = _serve(batch_env, tmp_path, "--drain-seconds", "8")
     children: list[psutil.Process] = []
     try:
-        _wait_ready(proc, url, log)
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 2  # bentoml serve and its worker
 
