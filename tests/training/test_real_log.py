@@ -51,7 +51,7 @@ class TestOnlineRetail:
         y = labels["churned"].to_numpy()
         project = churn_metrics(y, result.churn.model.predict_proba(rows))
         anchor = churn_metrics(y, with_btyd["btyd_p_no_purchase"].fillna(1.0).to_numpy())
-        assert project["roc_auc"] >= anchor["roc_auc"], (project, anchor)  # 0.728 vs 0.722
+        assert project["roc_auc"] >= anchor["roc_auc"], (project, anchor)  # 0.725 vs 0.722
         assert project["ece"] < 0.12  # seasonal shift: see docs/quality.md
 
     def test_ltv_ranks_at_least_as_well_as_bgnbd_gamma_gamma(self, judged):
