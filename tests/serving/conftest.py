@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,3 +77,14 @@ def batch_env(tmp_path_factory) -> BatchEnv:
         train_and_promote(tables, config=TrainConfig(train_cutoffs=2), tracking_uri=uri)
         models = ScoringModels.load(tracking_uri=uri, offers_file=OFFERS_FILE)
     return BatchEnv(root=root, data=data, tables=tables, tracking_uri=uri, models=models)
+
+
+def stop_process_group(proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM a server started in a session of its own, SIGKILL it after ``timeout`` s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -36,6 +36,7 @@ from tests.serving.api.test_service import (
     _wait_ready,
     free_port,
 )
+from tests.serving.conftest import stop_process_group
 
 HEADER_TIMEOUT = 2
 BODY_TIMEOUT = 2
@@ -92,13 +93,7 @@ def bentoml_serve(
         first = sorted(snapshots.glob("features_*.parquet"))[0]
         yield Running(url, port, log, snapshots, read_snapshot(first)[0])
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process_group(proc)
         for pid in _session_leftovers(proc.pid):  # the worker runs in a session of its own
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

@@ -17,7 +17,6 @@ import math
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from features.snapshot import make_snapshot, read_snapshot
 from serving.api.auth import ApiKeyMiddleware, is_open
 from serving.api.client_errors import ClientErrorLogFilter, unwrap
 from serving.policy.catalog import load_catalog
+from tests.serving.conftest import stop_process_group
 
 REPO = Path(__file__).resolve().parents[3]
 OFFERS_FILE = REPO / "offers.toml"
@@ -166,13 +166,7 @@ def server(batch_env, tmp_path_factory):
             url=url, tracking_uri=uri, snapshot=snapshot, as_of=meta.as_of, log=log, pid=proc.pid
         )
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process_group(proc)
 
 
 @pytest.fixture(scope="module")
