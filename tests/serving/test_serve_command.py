@@ -72,23 +72,8 @@ def test_sigterm_drains_then_leaves_no_process_and_a_free_port(batch_env, tmp_pa
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 2  # bentoml serve and its worker
 
-        body = json.dumps({"customer_ids": [17, 42]}).encode()
         started, answer = threading.Event(), {}
-
-        def slow_body():
-            yield body[:5]
-            started.set()
-            time.sleep(1.5)  # the stop signal arrives while this request is in flight
-            yield body[5:]
-
-        def in_flight() -> None:
-            headers = {"X-API-Key": KEY, "Content-Type": "application/json"}
-            try:
-                answer["status"] = httpx.post(
-                    f"{url}/score", content=slow_body(), headers=headers, timeout=30
-                ).status_code
-            except httpx.HTTPError as e:
-                answer["status"] = repr(e)
+        in_flight = _held_request(url, started, answer, pause=1.5)
 
         request = threading.Thread(target=in_flight)
         request.start()
@@ -148,6 +133,30 @@ def test_sigint_is_forwarded_and_a_server_that_ignores_it_is_killed_after_the_dr
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def _held_request(url: str, started: threading.Event, answer: dict, *, pause: float):
+    """A ``/score`` call whose body stalls ``pause`` s after its first bytes (``started`` is
+    set then), so a stop signal arrives while it is in flight; its status (or the error)
+    goes to ``answer["status"]``. Returns the function to run in a thread."""
+    body = json.dumps({"customer_ids": [17, 42]}).encode()
+
+    def slow_body():
+        yield body[:5]
+        started.set()
+        time.sleep(pause)
+        yield body[5:]
+
+    def in_flight() -> None:
+        headers = {"X-API-Key": KEY, "Content-Type": "application/json"}
+        try:
+            answer["status"] = httpx.post(
+                f"{url}/score", content=slow_body(), headers=headers, timeout=30
+            ).status_code
+        except httpx.HTTPError as e:
+            answer["status"] = repr(e)
+
+    return in_flight
 
 
 def _serve(batch_env, tmp_path, *extra: str) -> tuple[subprocess.Popen, str, int, Path]:
@@ -232,23 +241,8 @@ def test_sigterm_under_load_with_a_held_request_answers_everything_and_ends_ever
                             assert "stopping" in r.json()["error"]
                     time.sleep(0.01)
 
-        body = json.dumps({"customer_ids": [17, 42]}).encode()
         started, answer = threading.Event(), {}
-
-        def slow_body():
-            yield body[:5]
-            started.set()
-            time.sleep(2)  # SIGTERM arrives while this request is in flight
-            yield body[5:]
-
-        def in_flight() -> None:
-            headers = {"X-API-Key": KEY, "Content-Type": "application/json"}
-            try:
-                answer["status"] = httpx.post(
-                    f"{url}/score", content=slow_body(), headers=headers, timeout=30
-                ).status_code
-            except httpx.HTTPError as e:
-                answer["status"] = repr(e)
+        in_flight = _held_request(url, started, answer, pause=2)
 
         threads = [threading.Thread(target=client) for _ in range(6)]
         threads.append(threading.Thread(target=in_flight))
