@@ -80,30 +80,30 @@ def load(data_dir: Path, cache: Path | None = None):
     """Untimed setup of each child: the validated tables, as every caller gets them.
 
     With ``cache``, the tables are unpickled from it (written by :func:`cache_tables`
-    from :func:`features.load.load_tables`: the same frames, without re-validating).
+    from :func:`features.contract.load.load_tables`: the same frames, without re-validating).
     """
     if cache is not None:
         with open(cache, "rb") as fh:
             return pickle.load(fh)
-    from features.load import load_tables
+    from features.contract.load import load_tables
 
     return load_tables(data_dir)
 
 
 def _cache_key(data_dir: Path) -> str:
     """Changes when the data or the loading code changes."""
-    import features.load
-    import features.schema
+    import features.contract.load
+    import features.contract.schema
 
     digest = hashlib.sha256((data_dir / MARKER).read_bytes())
-    for module in (features.load, features.schema):
+    for module in (features.contract.load, features.contract.schema):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()
 
 
 def _write_cache(data_dir: Path, path: Path) -> float:
-    from features.atomic import atomic_write
-    from features.load import load_tables
+    from features.contract.load import load_tables
+    from features.io.atomic import atomic_write
 
     start = time.perf_counter()
     tables = load_tables(data_dir)
@@ -118,7 +118,7 @@ def cache_tables(data_dir: Path) -> Path:
 
     Loading 10 M transactions takes minutes, so the timed runs start from this cache
     instead of re-validating in every fresh process. Reused while the data and
-    ``features/load.py``/``schema.py`` are unchanged.
+    ``features/contract/load.py``/``schema.py`` are unchanged.
     """
     path, key_file = data_dir / TABLE_CACHE, data_dir / f"{TABLE_CACHE}.key"
     key = _cache_key(data_dir)

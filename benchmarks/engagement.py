@@ -4,7 +4,7 @@ On generated data (``--customers``, default 8 000: a few minutes on 2 cores), th
 model is trained twice on the same stacked training cutoffs and judged on the same
 validation cutoff (the time-ordered plan of :mod:`training.dataset`, reduced: no BTYD
 features, so only the engagement family differs): once with every feature, once
-without the engagement family (:func:`features.engagement.engagement_feature_names`).
+without the engagement family (:func:`features.families.engagement.engagement_feature_names`).
 
 Lead time: for each subscription customer who cancels after the validation cutoff, the
 churn probability is scored every 7 days over the 180 days before the cancellation; the
@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from features.build import DEFAULT_WINDOWS, build_features
-from features.engagement import engagement_feature_names
-from features.load import load_tables
+from features.contract.load import load_tables
+from features.families.build import DEFAULT_WINDOWS, build_features
+from features.families.engagement import engagement_feature_names
 from features.synthetic import generate
 from serving.policy.catalog import load_catalog
 from serving.settings import packaged_offers_file

@@ -12,22 +12,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from features.engagement import (
+from features.contract.schema import EVENT_FAMILIES
+from features.families.engagement import (
     ACTIVE_DAY_WINDOWS,
     ENGAGEMENT_HALF_SCORE,
     FAMILY_WEIGHTS,
     INDEX_HISTORY_WINDOWS,
     INDEX_WINDOW_DAYS,
 )
-from features.occasions import OCCASION_DAYS
-from features.schema import EVENT_FAMILIES
-from features.upsell import TRADE_UP_DAYS, TRADE_UP_FACTOR
+from features.families.occasions import OCCASION_DAYS
+from features.families.upsell import TRADE_UP_DAYS, TRADE_UP_FACTOR
 
 Parts = tuple[str, str, str]
 
 
 def purchase_day_sql(cut: str) -> Parts:
-    """``rfm_*``: orders collapsed into UTC purchase days (see ``features.purchase_days``)."""
+    """``rfm_*``: orders collapsed into UTC purchase days.
+
+    As ``features.families.purchase_days`` defines them.
+    """
     ctes = f"""
 pdays AS (
     SELECT customer_id, CAST(floor(epoch_us(ordered_at) / 86400e6) AS DOUBLE) AS day,

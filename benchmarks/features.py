@@ -4,8 +4,8 @@
 per size (cached under ``data/bench/<n>tx/`` as Parquet), then, per size, runs in fresh
 processes ``--repeats`` times each:
 
-* ours: :func:`features.build.build_features` on the tables from
-  :func:`features.load.load_tables`;
+* ours: :func:`features.families.build.build_features` on the tables from
+  :func:`features.contract.load.load_tables`;
 * DuckDB: the same feature families as one SQL query over the same in-memory pandas
   frames (registered with DuckDB, no copy to disk), same rule (events strictly before
   ``as_of``), same windows.
@@ -55,7 +55,7 @@ KEY_COLUMNS = (
 
 def ours(tables, *, as_of: pd.Timestamp) -> pd.DataFrame:
     """The project's feature build (the timed call)."""
-    from features.build import build_features
+    from features.families.build import build_features
 
     return build_features(tables, as_of=as_of, windows=WINDOWS, sla_hours=SLA_HOURS)
 
@@ -253,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     as_of = None
     if args.as_of:
-        from features.events import as_utc
+        from features.families.events import as_utc
 
         as_of = as_utc(args.as_of)
     sizes = [(args.transactions, args.events)]

@@ -1,4 +1,4 @@
-"""The DuckDB equivalent of :func:`features.build.build_features`: one SQL query.
+"""The DuckDB equivalent of :func:`features.families.build.build_features`: one SQL query.
 
 The reference ``benchmarks.features`` times ours against and compares ours with, over
 the same in-memory pandas frames (registered with DuckDB, no copy to disk). The newer
@@ -25,7 +25,7 @@ def feature_sql(
     sla_hours: float = SLA_HOURS,
     events: bool = True,
 ) -> str:
-    """One DuckDB query computing the same features as :func:`features.build.build_features`.
+    """One DuckDB query computing the features of :func:`features.families.build.build_features`.
 
     Reads the registered frames ``customers``, ``transactions``, ``support_tickets``,
     ``surveys``, ``offers`` and (with ``events``) ``events``; the purchase-day, upsell,

@@ -292,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     prepared = prepare(args.customers, root=args.data_root)
     os.environ["MLFLOW_TRACKING_URI"] = prepared.tracking_uri  # models:/ sources resolve here
-    from features.snapshot import read_snapshot
+    from features.io.snapshot import read_snapshot
 
     snapshot, meta = read_snapshot(prepared.snapshot)
     rng = np.random.default_rng(14)

@@ -62,12 +62,12 @@ CASES = {
 
 def load_case_tables(case: Case, workdir: Path, retail_dir: Path | None = None):
     """The full tables of a case's data set (imported or generated into ``workdir``)."""
-    from features.load import load_tables
+    from features.contract.load import load_tables
 
     out = retail_dir if case.data == "retail" and retail_dir else workdir / case.data
     if not out.exists():
         if case.data == "retail":
-            from features.orders_import import import_orders
+            from features.io.orders_import import import_orders
 
             import_orders(RETAIL, out)
         else:
@@ -130,8 +130,8 @@ def pymc_anchors(tables, cutoff: pd.Timestamp, case: Case) -> pd.DataFrame:
 
 def run_case(case: Case, population: str, tables, store: str) -> dict[str, object]:
     """Train on the history before the cutoff, score at it, judge against the anchors."""
-    from features.build import build_features
-    from features.load import known_at
+    from features.contract.load import known_at
+    from features.families.build import build_features
     from training.evaluation.churn_metrics import churn_metrics
     from training.evaluation.ltv_metrics import ltv_metrics
     from training.labels import make_labels

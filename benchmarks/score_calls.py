@@ -47,8 +47,8 @@ def train_models(folder: Path) -> tuple[Path, float]:
 
 
 def _train_models(folder: Path) -> tuple[Path, float]:
-    from features.load import load_tables
-    from serving.policy.scoring import ScoringModels
+    from features.contract.load import load_tables
+    from serving.models import load_scoring_models
     from training.champion import train_and_promote
     from training.train import TrainConfig
 
@@ -58,7 +58,7 @@ def _train_models(folder: Path) -> tuple[Path, float]:
     # a small set's model may not pass the gate: champions are forced
     train_and_promote(load_tables(data), config=TrainConfig(train_cutoffs=2), tracking_uri=uri)
     seconds = time.perf_counter() - start
-    models = ScoringModels.load(tracking_uri=uri, offers_file=Path("offers.toml").resolve())
+    models = load_scoring_models(tracking_uri=uri, offers_file=Path("offers.toml").resolve())
     path = folder / "models.pkl"
     path.write_bytes(pickle.dumps(models))
     return path, seconds
@@ -66,7 +66,7 @@ def _train_models(folder: Path) -> tuple[Path, float]:
 
 def ensure_snapshot(data_dir: Path, as_of: pd.Timestamp) -> Path:
     """The feature snapshot of ``data_dir`` as of ``as_of``, built once (untimed)."""
-    from features.snapshot import snapshot_path
+    from features.io.snapshot import snapshot_path
     from serving.batch.snapshot import find_snapshot
 
     if found := find_snapshot(data_dir, as_of):
@@ -78,8 +78,8 @@ def ensure_snapshot(data_dir: Path, as_of: pd.Timestamp) -> Path:
 
 
 def _make_snapshot(data_dir: Path, as_of: pd.Timestamp) -> Path:
-    from features.load import load_tables
-    from features.snapshot import make_snapshot
+    from features.contract.load import load_tables
+    from features.io.snapshot import make_snapshot
 
     return make_snapshot(load_tables(data_dir), as_of=as_of, partitions=PARTITIONS)[0]
 
@@ -98,8 +98,8 @@ def end_to_end(
     models, *, data_dir: Path, as_of, out: Path, snapshot: bool, reasons: int = 3
 ) -> dict:
     """What ``churn score`` does: from the day's snapshot, or load the tables and build."""
-    from features.files import table_files
-    from features.load import load_tables
+    from features.contract.files import table_files
+    from features.contract.load import load_tables
     from serving.batch.local import score_base
     from serving.batch.runs import ScoreOptions
     from serving.batch.snapshot import find_snapshot, score_snapshot
@@ -136,10 +136,10 @@ def end_to_end(
 
 def active_rows(models_path: Path, *, data_dir: Path, snapshot: Path, as_of):
     """Untimed set-up: models and the active customers' feature rows, in memory."""
-    from features.load import load_tables
-    from features.population import active_customers
-    from features.schema import CUSTOMER_ID
-    from features.snapshot import read_snapshot
+    from features.contract.load import load_tables
+    from features.contract.schema import CUSTOMER_ID
+    from features.families.population import active_customers
+    from features.io.snapshot import read_snapshot
 
     models = load_models(models_path)
     frame, _ = read_snapshot(snapshot)

@@ -89,8 +89,8 @@ def prepare(customers: int, *, root: Path = DATA_ROOT) -> Prepared:
             and Path(record["snapshot"]).is_file()
         ):
             return Prepared(out, uri, Path(record["snapshot"]))
-    from features.load import load_tables
-    from features.snapshot import make_snapshot
+    from features.contract.load import load_tables
+    from features.io.snapshot import make_snapshot
     from features.synthetic import generate
     from training.champion import train_and_promote
     from training.train import TrainConfig
@@ -312,11 +312,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per request
 
     prepared = prepare(args.customers, root=args.data_root)
-    from features.snapshot import read_snapshot
-    from serving.policy.scoring import ScoringModels
+    from features.io.snapshot import read_snapshot
+    from serving.models import load_scoring_models
 
     os.environ["MLFLOW_TRACKING_URI"] = prepared.tracking_uri
-    models = ScoringModels.load(tracking_uri=prepared.tracking_uri)
+    models = load_scoring_models(tracking_uri=prepared.tracking_uri)
     snapshot, meta = read_snapshot(prepared.snapshot)
     churn_columns = list(models.churn.model.spec_.names)
     bodies = {

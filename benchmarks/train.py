@@ -30,7 +30,7 @@ ACTIVE_SHARE = 0.26  # active customers per generated customer at a cutoff (meas
 
 def prepare(rows: int) -> tuple[Path, Path]:
     """Write ``train.parquet`` (≈ rows) and ``calibration.parquet``; return their paths."""
-    from features.load import load_tables
+    from features.contract.load import load_tables
     from features.synthetic import generate
     from training.dataset import labelled_features
 

@@ -31,9 +31,9 @@ import pandas as pd
 
 def one_seed(seed: int, *, customers: int, budget: float, folder: Path) -> dict:
     """Generate, train the uplift model, compare the policies; figures of one seed."""
-    from features.load import load_tables
+    from features.contract.load import load_tables
     from features.synthetic import generate
-    from serving.batch.policies import compare_on_history
+    from serving.evaluation.policies import compare_on_history
     from serving.policy.catalog import load_catalog
     from serving.settings import packaged_offers_file
     from training.evaluation.uplift_metrics import summary

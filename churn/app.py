@@ -5,7 +5,7 @@ Each command builds the settings and calls the library; the command modules
 ``serve_commands``) import this module and register on :data:`app`;
 :mod:`churn.cli` imports them all and runs the app.
 
-Every :class:`~features.errors.ChurnError` becomes one clear paragraph on stderr and
+Every :class:`~features.contract.errors.ChurnError` becomes one clear paragraph on stderr and
 exit code 2; nothing the user can fix ends in a traceback.
 
 The consoles do not parse Rich markup: messages carry file names, column values and
@@ -27,7 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 from typer.core import TyperGroup
 
-from features.errors import ChurnError, Problem
+from features.contract.errors import ChurnError, Problem
 from serving.settings import Settings, load_settings
 
 # markup=False: user data (values, ids, paths) is never read as Rich markup.
@@ -40,8 +40,8 @@ def print_warning(message: object, *, label: str = "warning") -> None:
     err_console.print(Text.assemble((f"{label}: ", "yellow"), str(message)))
 
 
-DATA_WARNING_LOGGERS = ("features.load", "features.partitioned")
-"""Where the library logs the data warnings (:class:`~features.errors.Problem`) of a load."""
+DATA_WARNING_LOGGERS = ("features.contract.load", "features.io.partitioned")
+"""Where the library logs a load's data warnings (:class:`~features.contract.errors.Problem`)."""
 
 
 class _PrintedByTheCli(logging.Filter):
@@ -144,10 +144,10 @@ def open_data(settings: Settings, data: Path | None, *, partitions: int | None =
 
     Parquet tables are read per partition (at least ``partitions``, default
     ``features.partitions``, more when ``features.memory_mb`` needs them); CSV tables are
-    loaded whole. Returns a :class:`~features.partitioned.CustomerPartitions`, whose
+    loaded whole. Returns a :class:`~features.io.partitioned.CustomerPartitions`, whose
     warnings are complete after a pass: print them then (:func:`print_data_warnings`).
     """
-    from features.partitioned import CustomerPartitions
+    from features.io.partitioned import CustomerPartitions
 
     source = CustomerPartitions.open(
         data or settings.data.dir,
@@ -171,14 +171,14 @@ def reading(settings: Settings) -> dict[str, object]:
 
 
 def print_data_warnings(source) -> None:
-    """Print the data warnings of a :class:`~features.partitioned.CustomerPartitions`."""
+    """Print the data warnings of a :class:`~features.io.partitioned.CustomerPartitions`."""
     for warning in source.warnings:
         print_warning(warning)
 
 
 def load_data(settings: Settings, data: Path | None):
     """Load and validate the tables of ``data`` (default ``data.dir``); print their warnings."""
-    from features.load import load_tables
+    from features.contract.load import load_tables
 
     data_settings = settings.data
     tables = load_tables(

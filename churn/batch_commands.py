@@ -27,7 +27,7 @@ from churn.app import (
     reading,
 )
 from churn.options import Engine, MkdirOpt, as_of_option
-from features.errors import ConfigError
+from features.contract.errors import ConfigError
 
 
 class Attribution(StrEnum):
@@ -97,16 +97,16 @@ def score(
 ) -> None:
     """Score the base (\\[scoring] population): risk, predicted LTV, reasons and the offer."""
     from features.compute import usable_cores
-    from features.files import table_files
+    from features.contract.files import table_files
     from serving.batch.local import score_base
     from serving.batch.runs import ScoreOptions
     from serving.batch.snapshot import find_snapshot, score_snapshot
-    from serving.policy.scoring import ScoringModels
+    from serving.models import load_scoring_models
 
     settings = read_settings(config)
     cutoff = as_of
     if engine is Engine.local:
-        from features.atomic import check_target
+        from features.io.atomic import check_target
 
         check_target(out, mkdir=mkdir)  # before loading models or data
     options = ScoreOptions(
@@ -118,14 +118,14 @@ def score(
     n = partitions or settings.features.partitions
     note_default_offers(settings)
     with err_console.status("loading the models"):
-        models = ScoringModels.load(
+        models = load_scoring_models(
             tracking_uri=settings.tracking_uri,
             churn_ref=churn_version,
             ltv_ref=ltv_version,
             offers_file=settings.serving.offers_file,
         )
     if models.uplift is None:
-        from serving.policy.scoring import NO_UPLIFT_MODEL
+        from serving.models import NO_UPLIFT_MODEL
 
         print_warning(NO_UPLIFT_MODEL, label="note")
     chosen = "population" in settings.scoring.model_fields_set  # set, not the default
@@ -285,7 +285,7 @@ def campaign(
 
 
 def _campaign(settings, *, scores: Path, budget: float, out, offers, mkdir: bool) -> None:
-    from features.atomic import check_target
+    from features.io.atomic import check_target
     from serving.batch.campaign import select_campaign, write_targets_csv
     from serving.batch.reader import campaign_scores, read_scores
     from serving.policy.catalog import load_catalog
@@ -323,10 +323,10 @@ def _compare_policies(
     """``--compare-policies``: the four policies on the held-out campaigns → policies.csv."""
     import pandas as pd
 
-    from features.atomic import atomic_write, check_target
-    from serving.batch.policies import compare_on_history, held_out_cutoffs
+    from features.io.atomic import atomic_write, check_target
+    from serving.evaluation.policies import compare_on_history, held_out_cutoffs
+    from serving.models import load_uplift
     from serving.policy.catalog import load_catalog
-    from serving.policy.scoring import load_uplift
     from training.registry.registry import CHALLENGER, CHAMPION, LTV_MODEL, load_model
 
     data_dir = Path(data) if data else settings.data.dir

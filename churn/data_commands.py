@@ -26,7 +26,7 @@ from churn.app import (
     reading,
 )
 from churn.options import Engine, EngineOpt, MkdirOpt, as_of_option, today_utc
-from features.errors import ChurnError, ConfigError
+from features.contract.errors import ChurnError, ConfigError
 
 
 @app.command()
@@ -94,9 +94,9 @@ def features(
     config: ConfigOpt = None,
 ) -> None:
     """Build the point-in-time feature table as of a cutoff and write it as a snapshot."""
-    from features.atomic import check_target
     from features.compute import usable_cores
-    from features.snapshot import make_snapshot, snapshot_path
+    from features.io.atomic import check_target
+    from features.io.snapshot import make_snapshot, snapshot_path
 
     settings = read_settings(config)
     cutoff = as_of if as_of is not None else today_utc()
@@ -105,7 +105,7 @@ def features(
     n = partitions or settings.features.partitions
     options = {"windows": settings.features.windows, "sla_hours": settings.features.sla_hours}
     if engine is Engine.spark:
-        from features.spark import snapshot_spark
+        from features.io.spark import snapshot_spark
 
         data_dir = Path(data or settings.data.dir)
         if out is None:
@@ -147,7 +147,7 @@ app.add_typer(import_app, name="import")
 
 
 class TableFormat(StrEnum):
-    """File format of the tables written (see features.atomic.FILE_FORMATS)."""
+    """File format of the tables written (see features.io.atomic.FILE_FORMATS)."""
 
     parquet = "parquet"
     csv = "csv"
@@ -179,7 +179,7 @@ def import_orders_command(
     config: ConfigOpt = None,
 ) -> None:
     """Turn an order-lines export into customers and transactions (one per invoice)."""
-    from features.orders_import import import_orders
+    from features.io.orders_import import import_orders
 
     options = read_settings(config).import_
     columns = dict(options.columns)

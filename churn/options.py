@@ -1,6 +1,6 @@
 """Options shared by several commands, parsed once: ``--as-of`` and ``--mkdir``.
 
-``--as-of`` goes through :func:`features.events.parse_as_of` for every command: a whole
+``--as-of`` goes through :func:`features.families.events.parse_as_of` for every command: a whole
 UTC day (``2025-06-30``), returned as a UTC-aware ``pandas.Timestamp`` (a ``datetime``);
 a time of day or an unparseable value is one clear error (exit code 2). Nothing heavy
 is imported until an option is actually parsed.
@@ -35,7 +35,7 @@ EngineOpt = Annotated[
 
 def parse_as_of_option(value: str | datetime) -> datetime:
     """The ``--as-of`` parser: a UTC-midnight ``pandas.Timestamp`` or a ChurnError."""
-    from features.events import as_utc, parse_as_of
+    from features.families.events import as_utc, parse_as_of
 
     if isinstance(value, datetime):  # a default already parsed
         return as_utc(value)

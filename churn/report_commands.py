@@ -59,7 +59,7 @@ def report(
     config: ConfigOpt = None,
 ) -> None:
     """Write the retention report: KPIs per month, RFM segments, risk × value, models, drift."""
-    from features.atomic import check_target
+    from features.io.atomic import check_target
     from serving.policy.catalog import load_catalog
     from serving.report.report import make_report, read_scores, write_report
 

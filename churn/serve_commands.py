@@ -27,7 +27,7 @@ import typer
 from rich.markup import escape
 
 from churn.app import ConfigOpt, DataOpt, app, console, read_settings
-from features.errors import ChurnError
+from features.contract.errors import ChurnError
 
 log = logging.getLogger(__name__)
 

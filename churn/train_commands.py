@@ -26,7 +26,7 @@ from serving.settings import Settings
 
 
 def _train_config(settings: Settings):
-    from features.population import POPULATIONS
+    from features.families.population import POPULATIONS
     from training.train import TrainConfig
 
     t = settings.training
@@ -183,7 +183,7 @@ def _tracking(settings: Settings) -> str:
 @app.command()
 def promote(data: DataOpt = None, config: ConfigOpt = None) -> None:
     """Compare each challenger with its champion on the same validation cutoff; move the alias."""
-    from features.population import POPULATIONS
+    from features.families.population import POPULATIONS
     from training.registry.promotion import promote as run_gate
     from training.registry.promotion import validation_frames
     from training.registry.registry import CHURN_MODEL

@@ -22,7 +22,7 @@ from churn.train_commands import _print_decisions, _tracking
 
 
 def _uplift_config(settings):
-    from features.population import POPULATIONS
+    from features.families.population import POPULATIONS
     from training.uplift_train import UpliftConfig
 
     u = settings.uplift

@@ -1,13 +1,13 @@
 """Data contract, loading and validation, synthetic data, and point-in-time features."""
 
-from features.build import (
+from features.contract.load import load_tables
+from features.contract.tables import Tables
+from features.families.build import (
     CATEGORICAL_FEATURES,
     DEFAULT_WINDOWS,
     build_features,
     build_features_partitioned,
 )
-from features.load import load_tables
-from features.tables import Tables
 
 __all__ = [
     "CATEGORICAL_FEATURES",

@@ -25,7 +25,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from features.errors import ConfigError
+from features.contract.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from features.errors import ConfigError
+from features.contract.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 import pandas as pd
 import pytest
 
-from features.load import validate_tables
-from features.tables import Tables
+from features.contract.load import validate_tables
+from features.contract.tables import Tables
 
 AS_OF = pd.Timestamp("2025-06-30", tz="UTC")
 
@@ -100,7 +100,7 @@ def small_world(tmp_path_factory):
 @pytest.fixture(scope="session")
 def spark_local():
     """A Spark session on ``local[2]`` for the whole test session (starting one takes seconds)."""
-    from features.spark import spark_session
+    from features.io.spark import spark_session
 
     session = spark_session(
         master="local[2]",

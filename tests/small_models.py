@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.load import load_tables
+from features.contract.load import load_tables
+from features.contract.tables import Tables
 from features.synthetic import generate
-from features.tables import Tables
 from tests.conftest import mlflow_state_restored
 
 CUTOFFS = [pd.Timestamp(d, tz="UTC") for d in ("2025-03-31", "2025-06-30")]

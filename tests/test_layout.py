@@ -39,7 +39,7 @@ ROOMS: dict[str, tuple[tuple[str, ...], ...]] = {
     # synthetic); a planned room that does not exist yet is simply not checked
     "features": (("contract",), ("families",), ("io",), ("synthetic",)),
     "training": (("models",), ("evaluation",), ("registry",), ("monitoring",)),
-    "serving": (("policy",), ("api", "batch"), ("report",)),
+    "serving": (("policy",), ("api", "batch"), ("report", "evaluation")),
     "churn": (),
     "benchmarks": (),
 }

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from features.partitioned import CustomerPartitions
-from features.tables import Tables
+from features.contract.tables import Tables
+from features.io.partitioned import CustomerPartitions
 from training.registry.promotion import promote
 from training.registry.registry import CHAMPION, alias_version
 from training.registry.tracking import resolve_uri

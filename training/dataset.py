@@ -30,11 +30,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from features.build import DEFAULT_WINDOWS, build_features
-from features.errors import ConfigError, EmptyTrainingSetError
-from features.population import ACTIVE_DAYS
-from features.schema import CUSTOMER_ID
-from features.tables import Tables
+from features.contract.errors import ConfigError, EmptyTrainingSetError
+from features.contract.schema import CUSTOMER_ID
+from features.contract.tables import Tables
+from features.families.build import DEFAULT_WINDOWS, build_features
+from features.families.population import ACTIVE_DAYS
 from training.labels import make_labels
 from training.models.btyd import BTYDParams, fit_btyd, rfm_of_features, with_btyd_features
 
@@ -241,7 +241,7 @@ def cutoff_features(
     sla_hours: float = 48.0,
     cache: dict | None = None,
 ) -> pd.DataFrame:
-    """:func:`~features.build.build_features` as of ``cutoff``, memoised in ``cache``."""
+    """:func:`~features.families.build.build_features` as of ``cutoff``, memoised in ``cache``."""
     cache = {} if cache is None else cache
     if cutoff not in cache:
         cache[cutoff] = build_features(tables, as_of=cutoff, windows=windows, sla_hours=sla_hours)

@@ -18,11 +18,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.errors import IncompleteHorizonError
-from features.events import as_utc, days_before
-from features.population import ACTIVE_DAYS, active_customers
-from features.schema import CONTRACT_TYPES, CUSTOMER_ID
-from features.tables import Tables
+from features.contract.errors import IncompleteHorizonError
+from features.contract.schema import CONTRACT_TYPES, CUSTOMER_ID
+from features.contract.tables import Tables
+from features.families.events import as_utc, days_before
+from features.families.population import ACTIVE_DAYS, active_customers
 
 
 def check_horizon(

@@ -14,8 +14,8 @@ import mlflow
 import numpy as np
 
 from features.compute import budget_record
-from features.files import fingerprint
-from features.schema import CONTRACT_VERSION, CUSTOMER_ID
+from features.contract.files import fingerprint
+from features.contract.schema import CONTRACT_VERSION, CUSTOMER_ID
 from training.models.matrix import quantile_points
 from training.registry.registry import CHURN_MODEL
 from training.registry.tracking import git_commit

@@ -1,6 +1,6 @@
 """The training set built on Spark: `partition_rows` per customer group, written as Parquet.
 
-The tables are read and grouped by customer on Spark (:mod:`features.spark`), and
+The tables are read and grouped by customer on Spark (:mod:`features.io.spark`), and
 ``groupBy(partition).applyInPandas`` runs, per group, the validation and the same
 :func:`~training.training_set.partition_rows` the local engine runs per partition;
 Spark writes the rows as a folder of Parquet part files, which the driver reads back
@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pyarrow as pa
 
-from features.errors import ChurnError
-from features.partitioned import CustomerPartitions
-from features.schema import ColumnMap, EventTypeMap
-from features.spark import (
+from features.contract.errors import ChurnError
+from features.contract.schema import ColumnMap, EventTypeMap
+from features.io.partitioned import CustomerPartitions
+from features.io.spark import (
     PARTITION,
     group_tables,
     grouped_tables,
@@ -51,7 +51,7 @@ class SparkBuilder:
     column_map, event_types, delimiter, encoding
         As in ``churn.toml``.
     spark : SparkSession, optional
-        Default :func:`features.spark.spark_session`.
+        Default :func:`features.io.spark.spark_session`.
     """
 
     engine = "spark"
@@ -87,7 +87,7 @@ class SparkBuilder:
 
         ``source`` (the driver's view of the same tables) is not read here: the time
         span and the plans come from it before. Raises a task's domain error as a
-        :class:`~features.errors.ChurnError` with its message.
+        :class:`~features.contract.errors.ChurnError` with its message.
         """
         from pyspark.sql.pandas.types import from_arrow_schema
 

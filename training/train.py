@@ -20,11 +20,11 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from features.build import DEFAULT_WINDOWS
-from features.errors import EmptyTrainingSetError
-from features.partitioned import CustomerPartitions
-from features.population import ACTIVE_DAYS
-from features.tables import Tables
+from features.contract.errors import EmptyTrainingSetError
+from features.contract.tables import Tables
+from features.families.build import DEFAULT_WINDOWS
+from features.families.population import ACTIVE_DAYS
+from features.io.partitioned import CustomerPartitions
 from training.dataset import CutoffPlan, run_plans
 from training.evaluation import churn_plots, explain_plots, ltv_plots
 from training.evaluation.churn_metrics import churn_metrics
@@ -128,7 +128,7 @@ def train(
     ----------
     data : Tables or CustomerPartitions
         Validated tables (split in memory), or tables read one customer partition at a
-        time (:meth:`~features.partitioned.CustomerPartitions.open`), with enough
+        time (:meth:`~features.io.partitioned.CustomerPartitions.open`), with enough
         history for the cutoff plans.
     config : TrainConfig
     tracking_uri : str, optional

@@ -9,7 +9,7 @@ rows are written as a folder of Parquet part files and read back by
 
 Rows, one per (customer with an order known at the cutoff, cutoff):
 
-- ``customer_id``, ``cutoff``, the features of :func:`features.build.build_features`;
+- ``customer_id``, ``cutoff``, the features of :func:`features.families.build.build_features`;
 - ``labelled``: the customer is in the population at the cutoff; only these rows carry
   labels and are trained or judged on, the others only feed the BTYD fits (which see
   every customer with an order);
@@ -33,16 +33,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from features.atomic import write_table_atomic
-from features.build import CATEGORICAL_FEATURES, DEFAULT_WINDOWS, build_features, in_event_order
-from features.errors import EmptyTrainingSetError, OneOutcomeError
-from features.load import empty_tables
-from features.parallel import map_partitions
-from features.partitioned import CustomerPartitions
-from features.population import ACTIVE_DAYS
-from features.purchase_days import PURCHASE_DAY_FEATURES
-from features.schema import CUSTOMER_ID
-from features.tables import Tables
+from features.contract.errors import EmptyTrainingSetError, OneOutcomeError
+from features.contract.load import empty_tables
+from features.contract.schema import CUSTOMER_ID
+from features.contract.tables import Tables
+from features.families.build import (
+    CATEGORICAL_FEATURES,
+    DEFAULT_WINDOWS,
+    build_features,
+    in_event_order,
+)
+from features.families.population import ACTIVE_DAYS
+from features.families.purchase_days import PURCHASE_DAY_FEATURES
+from features.io.atomic import write_table_atomic
+from features.io.parallel import map_partitions
+from features.io.partitioned import CustomerPartitions
 from training.dataset import CutoffPlan
 from training.labels import make_labels
 from training.models.btyd import BTYDParams, fit_btyd, rfm_of_features

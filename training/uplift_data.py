@@ -24,12 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.build import DEFAULT_WINDOWS
-from features.errors import ConfigError
-from features.events import days_before
-from features.load import Tables
-from features.population import ACTIVE_DAYS
-from features.schema import CUSTOMER_ID
+from features.contract.errors import ConfigError
+from features.contract.load import Tables
+from features.contract.schema import CUSTOMER_ID
+from features.families.build import DEFAULT_WINDOWS
+from features.families.events import days_before
+from features.families.population import ACTIVE_DAYS
 from training.dataset import labelled_features
 from training.models.uplift import NO_OFFER, TREATMENT
 

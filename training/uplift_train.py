@@ -27,10 +27,10 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from features.build import DEFAULT_WINDOWS
-from features.load import Tables
-from features.population import ACTIVE_DAYS
-from features.schema import CONTRACT_VERSION
+from features.contract.load import Tables
+from features.contract.schema import CONTRACT_VERSION
+from features.families.build import DEFAULT_WINDOWS
+from features.families.population import ACTIVE_DAYS
 from training.evaluation.uplift_metrics import (
     Overlap,
     evaluate_uplift,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.schema import EVENT_FAMILIES
+from features.contract.schema import EVENT_FAMILIES
 from features.synthetic.activity import Events
 from features.synthetic.churn import Month
 from features.synthetic.customers import Traits

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.schema import CUSTOMER_ID
+from features.contract.schema import CUSTOMER_ID
 from features.synthetic.params import BLOCK_CUSTOMERS, NEVER, NO_TIME
 from features.synthetic.simulate import simulate_block
 from features.synthetic.tables import (

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from features.schema import CUSTOMER_ID
+from features.contract.schema import CUSTOMER_ID
 from features.synthetic.activity import accept_probability
 from features.synthetic.params import OFFER_IDS
 

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from features.schema import CUSTOMER_ID
-from features.schema import TABLES as CONTRACT_TABLES
+from features.contract.schema import CUSTOMER_ID
+from features.contract.schema import TABLES as CONTRACT_TABLES
 from features.synthetic.activity import Events, fees, offers, orders, surveys, tickets
 from features.synthetic.churn import State, hazard_and_deaths
 from features.synthetic.customers import Traits, draw_traits

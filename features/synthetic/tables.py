@@ -11,9 +11,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from features.atomic import AtomicTarget
-from features.schema import CONTRACT_TYPES, CUSTOMER_ID, EVENT_FAMILIES
-from features.schema import TABLES as CONTRACT_TABLES
+from features.contract.schema import CONTRACT_TYPES, CUSTOMER_ID, EVENT_FAMILIES
+from features.contract.schema import TABLES as CONTRACT_TABLES
+from features.io.atomic import AtomicTarget
 from features.synthetic.params import (
     CATEGORIES,
     CHANNELS,
@@ -32,7 +32,7 @@ FileFormat = Literal["csv", "parquet"]
 FILE_FORMATS: tuple[str, ...] = ("csv", "parquet")
 
 TABLES: tuple[str, ...] = tuple(CONTRACT_TABLES)
-"""The contract tables written, in file order: the data contract's (:mod:`features.schema`)."""
+"""The contract tables written, in file order (:mod:`features.contract.schema`)."""
 GROUND_TRUTH = "ground_truth"
 
 
@@ -178,7 +178,7 @@ def to_arrow(name: str, cols: dict[str, np.ndarray], first_row_id: int) -> pa.Ta
 class Sink:
     """One output file, written in appended pieces under a temporary name, then renamed.
 
-    The temporary file is :class:`features.atomic.AtomicTarget`'s (mode by the umask,
+    The temporary file is :class:`features.io.atomic.AtomicTarget`'s (mode by the umask,
     leftovers of a killed earlier run removed, fsync before the rename).
     """
 

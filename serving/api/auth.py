@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import logging
 
-from features.errors import ConfigError
+from features.contract.errors import ConfigError
 from serving.api.client_errors import ASGIApp, Receive, Scope, Send, send_error
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 from pandas.api.types import infer_dtype, is_bool_dtype, is_numeric_dtype
 
-from features.schema import CUSTOMER_ID
+from features.contract.schema import CUSTOMER_ID
 from serving.api.schemas import FeatureRow
 from serving.policy.catalog import OPTIONAL_COLUMNS
 from serving.policy.scoring import ScoringModels

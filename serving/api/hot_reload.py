@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Collection
 
-from features.errors import ChurnError
+from features.contract.errors import ChurnError
 from serving.api.client_errors import ASGIApp, Receive, Scope, Send, send_error
 from serving.api.online import OnlineSource, OnlineState, StateKey, current_key, load_state
 

@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
-from features.errors import ModelRegistryError, SnapshotError
-from features.schema import CUSTOMER_ID
-from features.snapshot import SnapshotMeta, latest_snapshot, read_snapshot
+from features.contract.errors import ModelRegistryError, SnapshotError
+from features.contract.schema import CUSTOMER_ID
+from features.io.snapshot import SnapshotMeta, latest_snapshot, read_snapshot
 from serving.api.feature_rows import feature_kinds, frame_problems
+from serving.models import load_scoring_models
 from serving.policy.catalog import OPTIONAL_COLUMNS, ORDER_VALUE, order_value
 from serving.policy.scores import SCORE_COLUMNS
 from serving.policy.scoring import ScoringModels, score
@@ -287,7 +288,7 @@ def load_state(source: OnlineSource, key: StateKey | None = None) -> OnlineState
     """
     start = time.perf_counter()
     key = key or current_key(source)
-    models = ScoringModels.load(
+    models = load_scoring_models(
         tracking_uri=source.tracking_uri,
         churn_ref=key.churn_version,
         ltv_ref=key.ltv_version,

@@ -20,9 +20,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from features.atomic import atomic_write
-from features.errors import ConfigError
-from features.schema import CUSTOMER_ID
+from features.contract.errors import ConfigError
+from features.contract.schema import CUSTOMER_ID
+from features.io.atomic import atomic_write
 from serving.policy.catalog import CHURN_PROBABILITY, PREDICTED_LTV
 from serving.policy.decide import require_columns
 
@@ -279,7 +279,7 @@ def write_targets_csv(
     """Write the campaign's targets to a CSV file, atomically.
 
     The rows go to a temporary file in the same folder, which is then renamed over
-    ``path`` (:func:`features.atomic.atomic_write`): readers see the old file or the
+    ``path`` (:func:`features.io.atomic.atomic_write`): readers see the old file or the
     whole new one, never a partial file, and a failed write leaves no trace.
 
     Parameters

@@ -13,21 +13,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
 
-from features.atomic import AtomicParquet
-from features.errors import ConfigError, EmptyBaseError
-from features.events import as_utc
-from features.parallel import map_partitions
-from features.partitioned import CustomerPartitions
-from features.schema import CONTRACT_VERSION
-from features.tables import Tables
-
-if TYPE_CHECKING:  # serving.policy.scoring imports MLflow: only scoring needs it, not campaigns
-    from serving.policy.scoring import ScoringModels
+from features.contract.errors import ConfigError, EmptyBaseError
+from features.contract.schema import CONTRACT_VERSION
+from features.contract.tables import Tables
+from features.families.events import as_utc
+from features.io.atomic import AtomicParquet
+from features.io.parallel import map_partitions
+from features.io.partitioned import CustomerPartitions
 from serving.batch.runs import (
     META_KEY,
     BatchResult,
@@ -40,6 +36,7 @@ from serving.batch.runs import (
     score_partition,
     score_schema,
 )
+from serving.policy.scoring import ScoringModels
 
 __all__ = [
     "check_partitions",
@@ -86,7 +83,7 @@ def score_base(
         Make the missing folder of ``out`` (else a missing folder is an OutputError).
     workers : int, default 1
         Processes that read, build and score partitions of tables read from files
-        (:func:`features.partitioned.map_partitions`; the models are pickled to each);
+        (:func:`features.io.partitioned.map_partitions`; the models are pickled to each);
         the chunks are written here, in partition order.
 
     Returns

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features.errors import ConfigError
+from features.contract.errors import ConfigError
 from serving.batch.campaign import CANDIDATE_COLUMNS
 from serving.batch.runs import (
     META_KEY,

@@ -2,10 +2,10 @@
 
 Batch scoring of the whole customer base, one customer partition at a time.
 
-The nightly job: every customer *active* at ``as_of`` (signed up, not cancelled, at least
-one order and one in the 90 days before, as :func:`features.population.active_customers` defines
-it for training) is scored with :func:`serving.policy.scoring.score`, the function the HTTP
-service uses, so batch and online scores always agree.
+The nightly job: every customer of the population (``all`` who ever ordered by default, or
+the *active* ones as :func:`features.families.population.active_customers` defines them)
+is scored with :func:`serving.policy.scoring.score`, the function the HTTP service uses,
+so batch and online scores always agree.
 
 Features come from the feature snapshot of that ``as_of`` when one exists
 (:func:`serving.batch.snapshot.score_snapshot`: read in chunks of rows; who is active is
@@ -35,18 +35,18 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pyarrow as pa
 
-from features.build import DEFAULT_WINDOWS, build_features
-from features.errors import SnapshotError
-from features.events import known_before
-from features.load import empty_tables
-from features.population import ACTIVE_DAYS, active_customers, population_in_features
-from features.schema import CUSTOMER_ID
-from features.tables import Tables
+from features.contract.errors import SnapshotError
+from features.contract.load import empty_tables
+from features.contract.schema import CUSTOMER_ID
+from features.contract.tables import Tables
+from features.families.build import DEFAULT_WINDOWS, build_features
+from features.families.events import known_before
+from features.families.population import ACTIVE_DAYS, active_customers, population_in_features
 from serving.policy.catalog import RISK_BANDS
 from serving.policy.decide import NO_OFFER_KINDS
 from serving.policy.scores import SCORE_COLUMNS, SCORE_TYPES
 
-if TYPE_CHECKING:  # serving.policy.scoring imports MLflow: only scoring needs it, not campaigns
+if TYPE_CHECKING:  # scoring loads LightGBM and scikit-learn (seconds); the score reader does not
     from serving.policy.scoring import ScoringModels
     from training.models.churn import Attribution
 
@@ -250,7 +250,7 @@ def score_schema(id_type: pa.DataType, horizon_days: int | None = None) -> pa.Sc
 
 
 def id_type_of(ids: pd.Series) -> pa.DataType:
-    """Arrow type of customer ids as :func:`features.load.load_tables` leaves them."""
+    """Arrow type of customer ids as :func:`features.contract.load.load_tables` leaves them."""
     return pa.int64() if pd.api.types.is_integer_dtype(ids) else pa.string()
 
 
@@ -355,7 +355,7 @@ _DONE = object()
 
 
 def feature_names(options: ScoreOptions, *, events: bool = False) -> list[str]:
-    """The feature columns :func:`features.build.build_features` makes with ``options``.
+    """The feature columns :func:`features.families.build.build_features` makes with ``options``.
 
     Read from its output on typed empty tables (no customer needed); with ``events``, as
     for data that has an ``events`` table (the engagement family).

@@ -13,12 +13,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.errors import SnapshotError
-from features.events import as_utc
-from features.files import fingerprint, table_files
-from features.population import ACTIVE_FEATURES, population_in_features
-from features.schema import CUSTOMER_ID
-from features.snapshot import read_meta, snapshot_path
+from features.contract.errors import SnapshotError
+from features.contract.files import fingerprint, table_files
+from features.contract.schema import CUSTOMER_ID
+from features.families.events import as_utc
+from features.families.population import ACTIVE_FEATURES, population_in_features
+from features.io.snapshot import read_meta, snapshot_path
 
 if TYPE_CHECKING:  # serving.policy.scoring imports MLflow: only scoring needs it, not campaigns
     from serving.policy.scoring import ScoringModels
@@ -98,13 +98,13 @@ def score_snapshot(
     """Score the customers active in a feature snapshot, chunk by chunk; no table is read.
 
     Who is active is read from the snapshot's own features
-    (:func:`features.population.active_in_features`: the same rule, the same customers), so
+    (:func:`features.families.population.active_in_features`: the same rule, the same customers), so
     the nightly job that reuses a snapshot does not load the tables again.
 
     Parameters
     ----------
     snapshot : path
-        A feature snapshot (:func:`features.snapshot.make_snapshot`) as of ``as_of``.
+        A feature snapshot (:func:`features.io.snapshot.make_snapshot`) as of ``as_of``.
     models, as_of, out, partitions, options, on_progress, mkdir
         As :func:`score_base`; ``partitions`` is the number of row chunks.
     sources : mapping of str to path, optional

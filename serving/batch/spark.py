@@ -1,10 +1,10 @@
 """The Spark engine of batch scoring: the local engine's per-partition code on a cluster.
 
-The contract tables are read and grouped by customer as :mod:`features.spark` describes,
+The contract tables are read and grouped by customer as :mod:`features.io.spark` describes,
 so every group holds whole customers with all their events.
 ``groupBy(partition).applyInPandas`` then runs,
 per group, exactly what the local engine runs per partition: the table validation of
-:func:`features.load.validate_tables` and :func:`serving.batch.runs.score_partition`
+:func:`features.contract.load.validate_tables` and :func:`serving.batch.runs.score_partition`
 (features, active customers, :func:`serving.policy.scoring.score`). Features being a pure
 function of whole customers, the rows equal the local engine's.
 
@@ -31,15 +31,15 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pyarrow as pa
 
-from features.atomic import is_stale, temp_name
-from features.errors import (
+from features.contract.errors import (
     ChurnError,
     EmptyBaseError,
     OutputError,
 )
-from features.events import as_utc
-from features.schema import CUSTOMER_ID, ColumnMap, EventTypeMap
-from features.spark import (
+from features.contract.schema import CUSTOMER_ID, ColumnMap, EventTypeMap
+from features.families.events import as_utc
+from features.io.atomic import is_stale, temp_name
+from features.io.spark import (
     PARTITION,
     group_tables,
     grouped_tables,
@@ -134,7 +134,7 @@ def score_spark(
     ------
     ConfigError, DataContractError, SnapshotError, OutputError, EmptyBaseError
         As the local engine; an error inside a Spark task is re-raised as a
-        :class:`~features.errors.ChurnError` with the task's message.
+        :class:`~features.contract.errors.ChurnError` with the task's message.
     """
     check_partitions(partitions)
     as_of = as_utc(as_of)
@@ -230,7 +230,7 @@ def _summary(scores: DataFrame) -> ScoreSummary:
 class _Target:
     """A temporary output folder beside ``out``, renamed over it on :meth:`commit`.
 
-    Named and cleaned up by the rules of :mod:`features.atomic` (the one writer's, here
+    Named and cleaned up by the rules of :mod:`features.io.atomic` (the one writer's, here
     through Hadoop's FileSystem so ``out`` may be any URI Spark writes): the temporary
     folders of ``out`` left by killed earlier runs are removed first.
     """

@@ -28,7 +28,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from features.errors import ConfigError
+from features.contract.errors import ConfigError
 from training.models.matrix import REFERENCE_POINTS, quantile_points
 
 __all__ = [

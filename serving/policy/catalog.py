@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from features.errors import ConfigError
-from features.schema import CONTRACT_TYPES, CUSTOMER_ID
+from features.contract.errors import ConfigError
+from features.contract.schema import CONTRACT_TYPES, CUSTOMER_ID
 from serving.policy.bands import RISK_BANDS, RiskBands, ValueSegments, rule_error
 
 __all__ = [

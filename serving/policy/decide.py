@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.errors import ConfigError
-from features.schema import CUSTOMER_ID
+from features.contract.errors import ConfigError
+from features.contract.schema import CUSTOMER_ID
 from serving.policy.bands import ArrayLike, Population, band, value_segment
 from serving.policy.catalog import (
     CHURN_PROBABILITY,
@@ -135,7 +135,7 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], *, what: str) -
 
 
 @dataclass(frozen=True)
-class _Assessment:
+class Assessment:
     """Every offer's value and eligibility for every customer (n customers, m offers)."""
 
     p: np.ndarray  # (n,) float, churn probability
@@ -219,12 +219,12 @@ def _shares(
     return share, learned
 
 
-def _assess(
+def assess(
     customers: pd.DataFrame,
     catalog: OfferCatalog,
     uplift: LearnedUplift | None = None,
     population: Population | None = None,
-) -> _Assessment:
+) -> Assessment:
     require_columns(customers, REQUIRED_COLUMNS, what="customers")
     p = _numeric(customers, CHURN_PROBABILITY)
     ltv = _numeric(customers, PREDICTED_LTV)
@@ -270,7 +270,7 @@ def _assess(
             rules["max_days_to_birthday"][:, j] = birthday <= offer.max_days_to_birthday
         rules["order_value"][:, j] = np.isfinite(cost[:, j])
     eligible = np.logical_and.reduce(list(rules.values())) if m else np.ones((n, 0), bool)
-    return _Assessment(
+    return Assessment(
         p=p,
         risk=risk,
         risk_floor=risk_floor,
@@ -292,7 +292,7 @@ def _assess(
     )
 
 
-def _choose(assessment: _Assessment, catalog: OfferCatalog) -> tuple[np.ndarray, np.ndarray]:
+def choose(assessment: Assessment, catalog: OfferCatalog) -> tuple[np.ndarray, np.ndarray]:
     """Per customer: whether an offer is chosen, and its column (valid where chosen)."""
     n, m = assessment.value.shape
     candidate = assessment.eligible & (assessment.value > 0)
@@ -314,7 +314,7 @@ NO_OFFER_KINDS = ("low risk", "not eligible", "none pays", "cancelled")
 """Kinds of ``no_offer_reason``: the text before its colon."""
 
 
-def _no_offer_reasons(a: _Assessment, catalog: OfferCatalog, chosen: np.ndarray) -> np.ndarray:
+def _no_offer_reasons(a: Assessment, catalog: OfferCatalog, chosen: np.ndarray) -> np.ndarray:
     """One line per customer without an offer saying why (None where one was chosen)."""
     out = np.full(len(chosen), None, dtype=object)
     if not catalog.offers:
@@ -398,8 +398,8 @@ def decide(
         When a required column is missing, a probability is outside [0, 1] or NaN, or
         a predicted LTV is not finite.
     """
-    assessment = _assess(customers, catalog, uplift, population)
-    chosen, best = _choose(assessment, catalog)
+    assessment = assess(customers, catalog, uplift, population)
+    chosen, best = choose(assessment, catalog)
     n, m = len(customers), len(catalog.offers)
     rows = np.arange(n)
     ids = np.array([o.id for o in catalog.offers] + [None], dtype=object)

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from features.schema import CUSTOMER_ID
+from features.contract.schema import CUSTOMER_ID
 from serving.policy.bands import Population
 from serving.policy.catalog import Offer, OfferCatalog
-from serving.policy.decide import CATALOG_SOURCE, LearnedUplift, _assess, _Assessment, _choose
+from serving.policy.decide import CATALOG_SOURCE, LearnedUplift, assess, Assessment, choose
 
 __all__ = [
     "OfferOption",
@@ -96,8 +96,8 @@ def explain(
         As :func:`decide`.
     """
     frame = pd.DataFrame([{CUSTOMER_ID: None, **customer}])
-    assessment = _assess(frame, catalog, uplift, population)
-    chosen, best = _choose(assessment, catalog)
+    assessment = assess(frame, catalog, uplift, population)
+    chosen, best = choose(assessment, catalog)
     options = [
         (
             not assessment.eligible[0, j],
@@ -125,7 +125,7 @@ def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _reasons(offer: Offer, a: _Assessment, j: int, catalog: OfferCatalog) -> list[str]:
+def _reasons(offer: Offer, a: Assessment, j: int, catalog: OfferCatalog) -> list[str]:
     """Phrases for the rules offer ``j`` breaks for the one customer in ``a``."""
     out = []
     if not a.rules["risk"][0, j]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from features.schema import CUSTOMER_ID
+from features.contract.schema import CUSTOMER_ID
 
 SCORE_TYPES: dict[str, pa.DataType] = {
     "status": pa.string(),

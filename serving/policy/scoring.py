@@ -9,36 +9,28 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from features.population import POPULATIONS, status_in_features
-from features.purchase_days import PURCHASE_DAY_FEATURES
-from features.schema import CUSTOMER_ID
+from features.contract.schema import CUSTOMER_ID
+from features.families.population import POPULATIONS, status_in_features
+from features.families.purchase_days import PURCHASE_DAY_FEATURES
 from serving.policy.bands import Population
 from serving.policy.catalog import (
     OPTIONAL_COLUMNS,
     ORDER_VALUE,
     OfferCatalog,
-    load_catalog,
     order_value,
 )
 from serving.policy.decide import CATALOG_SOURCE, LearnedUplift, decide
 from serving.policy.reasons import top_reasons
 from serving.policy.scores import SCORE_COLUMNS
 from training.models.churn import Attribution
-from training.registry.registry import (
-    CHAMPION,
-    CHURN_MODEL,
-    LTV_MODEL,
-    UPLIFT_MODEL,
-    LoadedModel,
-    alias_version,
-    load_model,
-)
-from training.registry.tracking import configure
+
+if TYPE_CHECKING:  # the registry imports MLflow; loading lives in serving.models
+    from training.registry.registry import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -50,39 +42,15 @@ MAX_AHEAD_DAYS = 36_525
 @dataclass(frozen=True)
 class ScoringModels:
     """The churn and LTV model versions used together, the offer catalog, and the
-    ``offer-uplift`` model when one is champion (None: the catalog's uplift)."""
+    ``offer-uplift`` model when one is champion (None: the catalog's uplift).
+
+    Loaded from the registry by :func:`serving.models.load_scoring_models`.
+    """
 
     churn: LoadedModel
     ltv: LoadedModel
     catalog: OfferCatalog
     uplift: LoadedModel | None = None
-
-    @classmethod
-    def load(
-        cls,
-        *,
-        tracking_uri: str | None = None,
-        churn_ref: str = CHAMPION,
-        ltv_ref: str = CHAMPION,
-        offers_file: str | Path = "offers.toml",
-        uplift_ref: str | None = CHAMPION,
-    ) -> ScoringModels:
-        """Load both models from the registry (alias or version), the catalog and uplift.
-
-        ``uplift_ref`` (an alias or version of ``offer-uplift``; None: never) is loaded
-        when the registry has it; when it has not (no offer history was trained on, or
-        no version promoted) the offers use the catalog's uplift, and that is logged.
-
-        Raises
-        ------
-        ModelRegistryError, ConfigError
-        """
-        return cls(
-            churn=load_model(CHURN_MODEL, churn_ref, tracking_uri=tracking_uri),
-            ltv=load_model(LTV_MODEL, ltv_ref, tracking_uri=tracking_uri),
-            catalog=load_catalog(offers_file),
-            uplift=load_uplift(uplift_ref, tracking_uri=tracking_uri),
-        )
 
     @property
     def uplift_source(self) -> str:
@@ -130,7 +98,7 @@ class ScoringModels:
         return Population(
             np.asarray(churn, float),
             np.asarray(ltv, float),
-            f"{CHURN_MODEL} v{self.churn.version} on its validation cutoff {cutoff}",
+            f"{self.churn.name} v{self.churn.version} on its validation cutoff {cutoff}",
         )
 
     @property
@@ -153,29 +121,6 @@ NO_REFERENCE = (
 @functools.cache
 def _warn_once(message: str) -> None:
     log.warning(message)
-
-
-NO_UPLIFT_MODEL = (
-    f"No '{UPLIFT_MODEL}' champion in the registry: offers use the catalog's uplift "
-    "(train one from the offers history with `churn train-uplift --promote`)."
-)
-
-
-def load_uplift(ref: str | None, *, tracking_uri: str | None = None) -> LoadedModel | None:
-    """The ``offer-uplift`` version ``ref`` (alias or number), or None when there is none.
-
-    Raises
-    ------
-    ModelRegistryError
-        When the version exists but cannot be used (e.g. its artifact digest differs).
-    """
-    if ref is None:
-        return None
-    configure(tracking_uri)
-    if not ref.isdigit() and alias_version(UPLIFT_MODEL, ref) is None:
-        log.info(NO_UPLIFT_MODEL)
-        return None
-    return load_model(UPLIFT_MODEL, ref, tracking_uri=tracking_uri)
 
 
 def learned_uplift(frame: pd.DataFrame, models: ScoringModels) -> LearnedUplift | None:
@@ -214,7 +159,7 @@ def score(
     -------
     DataFrame, shape (n, len(SCORE_COLUMNS))
         :data:`SCORE_COLUMNS`: status (active / lapsed / cancelled, see
-        :func:`features.population.status_in_features`; a cancelled customer is churned:
+        :func:`features.families.population.status_in_features`; a cancelled customer is churned:
         probability 1, LTV 0, no offer), churn probability over ``churn_horizon_days``,
         risk band (relative to the champion's population), predicted LTV (currency units
         over the LTV horizon), value segment, expected orders in the churn horizon and

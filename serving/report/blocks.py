@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from features.kpi import KPI
 from serving.report import plots
+from serving.report.kpi import KPI
 
 # column -> (header, format); format "pct" = one decimal, "int", "money", "num2", "num1"
 COLUMNS: dict[str, tuple[str, str]] = {

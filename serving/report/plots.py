@@ -87,7 +87,7 @@ def retention_figure(kpis: pd.DataFrame) -> Figure:
     Parameters
     ----------
     kpis : DataFrame
-        :func:`features.kpi.monthly_kpis` output.
+        :func:`serving.report.kpi.monthly_kpis` output.
     """
     x = _months(kpis)
     fig = new_figure(7.5, 5.4)
@@ -225,7 +225,7 @@ def rfm_figure(summary: pd.DataFrame) -> Figure:
     Parameters
     ----------
     summary : DataFrame
-        :func:`features.rfm.segment_summary` output.
+        :func:`serving.report.rfm.segment_summary` output.
     """
     fig = new_figure(8, 0.9 + 0.34 * len(summary))
     left, right = fig.subplots(1, 2, sharey=True)

@@ -20,15 +20,15 @@ from typing import Literal
 import jinja2
 import pandas as pd
 
-from features.atomic import atomic_write
-from features.errors import ChurnError, ConfigError
-from features.kpi import monthly_kpis
-from features.population import ACTIVE_DAYS
-from features.rfm import rfm_table, segment_summary
-from features.tables import Tables
+from features.contract.errors import ChurnError, ConfigError
+from features.contract.tables import Tables
+from features.families.population import ACTIVE_DAYS
+from features.io.atomic import atomic_write
 from serving.policy.catalog import OfferCatalog
 from serving.report import sections
 from serving.report.blocks import Section
+from serving.report.kpi import monthly_kpis
+from serving.report.rfm import rfm_table, segment_summary
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def render(parts: list[Section], *, title: str, subtitle: str, footer: str = "")
 
 
 def write_report(html: str, path: str | os.PathLike[str], *, mkdir: bool = False) -> Path:
-    """Write ``html`` to ``path`` atomically (:func:`features.atomic.atomic_write`).
+    """Write ``html`` to ``path`` atomically (:func:`features.io.atomic.atomic_write`).
 
     Raises
     ------
@@ -151,7 +151,7 @@ def make_report(
     """
     if monitoring not in MONITORING:
         raise ConfigError("monitoring", monitoring, f"one of {', '.join(MONITORING)}")
-    from features.events import as_utc
+    from features.families.events import as_utc
 
     data_end = tables.data_end()
     as_of = as_utc(as_of) if as_of is not None else data_end.floor("D") + pd.Timedelta(days=1)

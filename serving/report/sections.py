@@ -13,9 +13,7 @@ from collections.abc import Sequence
 import pandas as pd
 from markupsafe import Markup
 
-from features.kpi import DEFINITIONS
-from features.population import ACTIVE_DAYS
-from features.rfm import SEGMENT_GRID
+from features.families.population import ACTIVE_DAYS
 from serving.report import plots, portfolio
 from serving.report.blocks import (
     COLUMNS,
@@ -25,6 +23,8 @@ from serving.report.blocks import (
     html_table,
     image,
 )
+from serving.report.kpi import DEFINITIONS
+from serving.report.rfm import SEGMENT_GRID
 
 
 def _months_table(kpis: pd.DataFrame, columns: Sequence[str]) -> Markup:

@@ -24,7 +24,7 @@ import churn
 from churn import app as app_module
 from churn.app import print_warning
 from churn.cli import app
-from features.errors import ChurnError, ConfigError
+from features.contract.errors import ChurnError, ConfigError
 from tests.features.test_bad_data import plain, squashed, write_data
 
 runner = CliRunner()

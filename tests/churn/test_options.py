@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from churn.cli import app
 from churn.options import parse_as_of_option
-from features.events import parse_as_of
-from features.snapshot import read_snapshot, snapshot_path
+from features.families.events import parse_as_of
+from features.io.snapshot import read_snapshot, snapshot_path
 from tests.features.test_bad_data import plain, write_data
 
 runner = CliRunner()

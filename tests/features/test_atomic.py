@@ -17,7 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from churn.cli import app
-from features.atomic import (
+from features.contract.errors import ConfigError, OutputError
+from features.io.atomic import (
     STALE_AFTER_SECONDS,
     AtomicTarget,
     atomic_write,
@@ -26,8 +27,7 @@ from features.atomic import (
     temp_name,
     write_table_atomic,
 )
-from features.errors import ConfigError, OutputError
-from features.snapshot import SnapshotMeta, read_snapshot, write_snapshot
+from features.io.snapshot import SnapshotMeta, read_snapshot, write_snapshot
 from tests.features.test_bad_data import write_data
 
 REPO = Path(__file__).resolve().parents[2]

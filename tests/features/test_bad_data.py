@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from churn.cli import app
-from features.load import load_tables
+from features.contract.load import load_tables
 
 runner = CliRunner()
 

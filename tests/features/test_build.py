@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from features import build_features, build_features_partitioned
-from features.errors import ConfigError
+from features.contract.errors import ConfigError
 from tests.conftest import make_tables
 
 CUSTOMERS = [

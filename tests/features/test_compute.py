@@ -17,7 +17,7 @@ from features.compute import (
     thread_budget,
     usable_cores,
 )
-from features.errors import ConfigError
+from features.contract.errors import ConfigError
 from training.models.churn import lgb_params
 
 

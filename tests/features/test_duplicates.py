@@ -9,11 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from features.build import build_features
-from features.duplicates import EXACT_DROPPED, REUSED, check_transactions
-from features.errors import DataContractError
-from features.load import load_tables
-from features.partitioned import CustomerPartitions
+from features.contract.duplicates import EXACT_DROPPED, REUSED, check_transactions
+from features.contract.errors import DataContractError
+from features.contract.load import load_tables
+from features.families.build import build_features
+from features.io.partitioned import CustomerPartitions
 from tests.conftest import make_tables
 
 AS_OF = pd.Timestamp("2025-12-31", tz="UTC")

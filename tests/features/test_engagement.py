@@ -8,15 +8,15 @@ import pandas as pd
 import pytest
 
 from features import build_features
-from features.build import DEFAULT_WINDOWS
-from features.engagement import (
+from features.contract.errors import ConfigError, DataContractError
+from features.contract.load import load_tables, validate_tables
+from features.contract.schema import EVENT_FAMILIES
+from features.families.build import DEFAULT_WINDOWS
+from features.families.engagement import (
     ENGAGEMENT_HALF_SCORE,
     engagement_feature_names,
     engagement_index,
 )
-from features.errors import ConfigError, DataContractError
-from features.load import load_tables, validate_tables
-from features.schema import EVENT_FAMILIES
 from tests.conftest import AS_OF, make_tables
 
 DAY = pd.Timedelta(days=1)

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import ChurnError
-from features.events import (
+from features.contract.errors import ChurnError
+from features.families.events import (
     EventView,
     as_utc,
     days_before,

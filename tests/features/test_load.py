@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from churn.cli import app
-from features.errors import DataContractError
-from features.load import load_tables
+from features.contract.errors import DataContractError
+from features.contract.load import load_tables
 
 CUSTOMERS = (
     "customer_id,signup_at,plan\n1,2024-01-01,basic\n2,2024-02-01T10:00:00Z,\n3,2024-03-01,\n"

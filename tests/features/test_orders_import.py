@@ -14,9 +14,9 @@ from pandas.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from churn.cli import app
-from features.errors import ConfigError, DataContractError, OutputError
-from features.load import load_tables
-from features.orders_import import UCI_COLUMNS, convert_order_lines, import_orders
+from features.contract.errors import ConfigError, DataContractError, OutputError
+from features.contract.load import load_tables
+from features.io.orders_import import UCI_COLUMNS, convert_order_lines, import_orders
 
 UCI_FILE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "online_retail.parquet"
 

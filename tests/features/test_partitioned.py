@@ -10,11 +10,11 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from features.build import build_features
-from features.errors import DataContractError, Problem
-from features.files import fingerprint
-from features.load import load_tables
-from features.partitioned import BYTES_PER_ROW, CustomerPartitions, merge_problems
+from features.contract.errors import DataContractError, Problem
+from features.contract.files import fingerprint
+from features.contract.load import load_tables
+from features.families.build import build_features
+from features.io.partitioned import BYTES_PER_ROW, CustomerPartitions, merge_problems
 
 AS_OF = "2025-06-30"
 
@@ -144,7 +144,7 @@ def test_latest_snapshot_is_chosen_by_its_recorded_as_of(small_world, tmp_path):
     """A copy of an older snapshot under a later-sorting name is not the latest."""
     import shutil
 
-    from features.snapshot import latest_snapshot, make_snapshot, read_meta
+    from features.io.snapshot import latest_snapshot, make_snapshot, read_meta
 
     folder = tmp_path / "features"
     source = CustomerPartitions.open(small_world, partitions=2, memory_mb=None)
@@ -160,8 +160,8 @@ class TestWorkers:
     """Partitions on spawned worker processes: same rows, errors and warnings come back."""
 
     def test_same_snapshot_on_two_workers(self, small_world, whole, tmp_path, monkeypatch):
-        from features import parallel
-        from features.snapshot import make_snapshot, read_snapshot
+        from features.io import parallel
+        from features.io.snapshot import make_snapshot, read_snapshot
 
         monkeypatch.setattr(parallel, "PARALLEL_ROWS", 0)
         source = CustomerPartitions.open(small_world, partitions=3, memory_mb=None)
@@ -170,8 +170,8 @@ class TestWorkers:
         assert meta.rows == len(whole[1])
 
     def test_a_worker_error_names_the_file(self, small_world, tmp_path, monkeypatch):
-        from features import parallel
-        from features.snapshot import make_snapshot
+        from features.io import parallel
+        from features.io.snapshot import make_snapshot
 
         monkeypatch.setattr(parallel, "PARALLEL_ROWS", 0)
         shutil.copytree(small_world, tmp_path / "d")

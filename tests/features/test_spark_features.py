@@ -7,9 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 from churn.cli import app
-from features.partitioned import CustomerPartitions
-from features.snapshot import make_snapshot, read_snapshot
-from features.spark import snapshot_spark
+from features.io.partitioned import CustomerPartitions
+from features.io.snapshot import make_snapshot, read_snapshot
+from features.io.spark import snapshot_spark
 
 AS_OF = "2025-06-30"
 pytestmark = pytest.mark.slow  # Spark (a local session), as tests/serving/batch/test_spark.py

@@ -11,7 +11,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from features import schema, synthetic
+from features import synthetic
+from features.contract import schema
 from features.synthetic import SCHEMAS, TABLES, generate, generation, hazard
 from features.synthetic.params import M
 
@@ -259,7 +260,7 @@ class TestContract:
         assert 0.01 < 1 - ordered.mean() < 0.2
 
     def test_loader_accepts_the_output(self, csv_run):
-        from features.load import load_tables
+        from features.contract.load import load_tables
 
         tables = load_tables(csv_run.out_dir)
         assert len(tables.customers) == CUSTOMERS

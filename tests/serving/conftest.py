@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.load import load_tables
-from features.schema import CUSTOMER_ID
+from features.contract.load import load_tables
+from features.contract.schema import CUSTOMER_ID
+from features.contract.tables import Tables
 from features.synthetic import generate
-from features.tables import Tables
 from tests.conftest import mlflow_state_restored
 
 
@@ -64,7 +64,7 @@ def batch_env(tmp_path_factory) -> BatchEnv:
     The promotion gate may keep a tiny data set's model from becoming champion (it must
     beat its baselines); the alias is then set directly so every test has champions.
     """
-    from serving.policy.scoring import ScoringModels
+    from serving.models import load_scoring_models
     from training.champion import train_and_promote
     from training.train import TrainConfig
 
@@ -75,7 +75,7 @@ def batch_env(tmp_path_factory) -> BatchEnv:
     uri = f"sqlite:///{root}/mlflow.db"
     with mlflow_state_restored():
         train_and_promote(tables, config=TrainConfig(train_cutoffs=2), tracking_uri=uri)
-        models = ScoringModels.load(tracking_uri=uri, offers_file=OFFERS_FILE)
+        models = load_scoring_models(tracking_uri=uri, offers_file=OFFERS_FILE)
     return BatchEnv(root=root, data=data, tables=tables, tracking_uri=uri, models=models)
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from features.population import active_customers
-from features.schema import CUSTOMER_ID
-from features.snapshot import make_snapshot
+from features.contract.schema import CUSTOMER_ID
+from features.families.population import active_customers
+from features.io.snapshot import make_snapshot
 from tests.serving.api.test_service import KEY, free_port
 from tests.serving.conftest import REPO
 from tests.serving.test_serve_command import _wait_ready

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from features.build import build_features
-from features.errors import ModelRegistryError
+from features.contract.errors import ModelRegistryError
+from features.families.build import build_features
 from tests.conftest import mlflow_state_restored
 from tests.serving.conftest import OFFERS_FILE
 
@@ -66,7 +66,7 @@ def test_registration_records_the_digest_and_loading_checks_it(registry):
 
 def test_tampered_artifact_is_refused_by_service_and_batch_loads(registry):
     """Change one byte of the stored pickle: every loader refuses it before unpickling."""
-    from serving.policy.scoring import ScoringModels
+    from serving.models import load_scoring_models
     from training.registry.registry import CHURN_MODEL, load_model
 
     pickle = _artifact_file(registry, CHURN_MODEL, "1", "python_model.pkl")
@@ -77,7 +77,7 @@ def test_tampered_artifact_is_refused_by_service_and_batch_loads(registry):
             with pytest.raises(ModelRegistryError, match="changed after registration"):
                 load_model(CHURN_MODEL, "champion", tracking_uri=registry)
             with pytest.raises(ModelRegistryError, match="version 1 .*changed after registration"):
-                ScoringModels.load(tracking_uri=registry, offers_file=OFFERS_FILE)
+                load_scoring_models(tracking_uri=registry, offers_file=OFFERS_FILE)
     finally:
         pickle.write_bytes(original)
     with mlflow_state_restored():

@@ -22,7 +22,7 @@ import httpx
 import psutil
 import pytest
 
-from features.snapshot import make_snapshot
+from features.io.snapshot import make_snapshot
 from tests.serving.api.test_service import KEY, free_port
 from tests.serving.conftest import OFFERS_FILE, REPO
 

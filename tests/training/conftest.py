@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from features.load import load_tables
+from features.contract.load import load_tables
 from features.synthetic import generate
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.errors import ConfigError
-from features.load import known_at, load_tables
+from features.contract.errors import ConfigError
+from features.contract.load import known_at, load_tables
 from features.synthetic import generate
 from training.dataset import btyd_at, cutoff_features, labelled_features, plan_cutoffs
 from training.models.btyd import BTYD_FEATURES, with_btyd_features

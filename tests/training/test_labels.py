@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.build import build_features
-from features.errors import IncompleteHorizonError
-from features.population import active_customers, active_in_features
+from features.contract.errors import IncompleteHorizonError
+from features.families.build import build_features
+from features.families.population import active_customers, active_in_features
 from tests.conftest import make_tables
 from training.labels import make_labels
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from churn.cli import app
-from features.errors import EmptyTrainingSetError
+from features.contract.errors import EmptyTrainingSetError
 from tests.conftest import make_tables, mlflow_state_restored
 from tests.features.test_bad_data import plain
 from training.dataset import labelled_features

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.build import build_features
-from features.load import known_at, load_tables
-from features.orders_import import import_orders
+from features.contract.load import known_at, load_tables
+from features.families.build import build_features
+from features.io.orders_import import import_orders
 from training.evaluation.churn_metrics import churn_metrics
 from training.evaluation.ltv_metrics import ltv_metrics
 from training.labels import make_labels

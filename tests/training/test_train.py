@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from features.errors import ModelRegistryError
+from features.contract.errors import ModelRegistryError
 from training.registry.promotion import promote
 from training.registry.registry import (
     CHALLENGER,
@@ -175,7 +175,7 @@ def test_nine_months_of_history_train_with_a_reduced_plan(tmp_path):
     """Two horizons plus a month of history: cross-fitted calibration, freshest refit."""
     import pandas as pd
 
-    from features.load import load_tables
+    from features.contract.load import load_tables
     from features.synthetic import generate
 
     generate(tmp_path / "data", customers=500, seed=9, start="2025-03-20", end="2025-12-31")

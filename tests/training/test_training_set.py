@@ -6,8 +6,8 @@ import mlflow
 import pandas as pd
 import pytest
 
-from features.load import load_tables
-from features.partitioned import CustomerPartitions
+from features.contract.load import load_tables
+from features.io.partitioned import CustomerPartitions
 from tests.conftest import mlflow_state_restored
 from training.dataset import labelled_features, run_plans
 from training.train import TrainConfig, train

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.build import build_features
-from features.errors import ConfigError
+from features.contract.errors import ConfigError
+from features.families.build import build_features
 from tests.conftest import mlflow_state_restored
 from training.evaluation.uplift_metrics import Overlap
 from training.registry.promotion import decide

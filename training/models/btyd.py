@@ -6,7 +6,7 @@ beat, and, fitted point in time at every cutoff, as features of those models (st
 - **BG/NBD** (Fader, Hardie & Lee 2005): while alive, a customer buys as a Poisson process
   with rate ``lambda ~ Gamma(r, alpha)``; after each repeat purchase they drop out with
   probability ``p ~ Beta(a, b)``. From three numbers per customer (frequency ``x``,
-  recency ``t_x``, age ``T``: :mod:`features.purchase_days`) it gives P(alive) at the
+  recency ``t_x``, age ``T``: :mod:`features.families.purchase_days`) it gives P(alive) at the
   cutoff, the expected purchases over a horizon ``h`` and the probability of **no
   purchase in** ``[T, T + h)``: ``1 − P(alive) + P(alive) ((alpha + T) / (alpha + T + h))^(r + x)``
   (a customer dies only at a purchase, so one who buys nothing cannot die meanwhile).
@@ -56,10 +56,10 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import gammaln, hyp2f1
 
-from features.errors import ConfigError
-from features.events import as_utc, visible_events
-from features.purchase_days import PURCHASE_DAY_FEATURES, purchase_days, rfm_from_days
-from features.schema import CUSTOMER_ID, TRANSACTIONS
+from features.contract.errors import ConfigError
+from features.contract.schema import CUSTOMER_ID, TRANSACTIONS
+from features.families.events import as_utc, visible_events
+from features.families.purchase_days import PURCHASE_DAY_FEATURES, purchase_days, rfm_from_days
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def rfm_at(
     """Frequency, recency, T and monetary value of each customer at ``cutoff``.
 
     Only orders (not refunds) strictly before ``cutoff`` count, collapsed into purchase
-    days (see :mod:`features.purchase_days`).
+    days (see :mod:`features.families.purchase_days`).
 
     Parameters
     ----------
@@ -292,7 +292,7 @@ def with_btyd_features(
 ) -> pd.DataFrame:
     """``features`` with :data:`BTYD_FEATURES` over ``horizon_days`` added (replaced).
 
-    ``features`` needs the :data:`~features.purchase_days.PURCHASE_DAY_FEATURES`; the
+    ``features`` needs the :data:`~features.families.purchase_days.PURCHASE_DAY_FEATURES`; the
     output is a new frame, same index. Without ``params`` (nobody had ordered at the
     cutoff) the features are unknown: NaN.
     """

@@ -25,8 +25,8 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import GroupKFold
 
 from features.compute import predict, thread_budget
-from features.errors import ConfigError
-from features.schema import CUSTOMER_ID
+from features.contract.errors import ConfigError
+from features.contract.schema import CUSTOMER_ID
 from training.models.attribution import PathAttribution
 from training.models.btyd import BTYDFeatures
 from training.models.matrix import FeatureModel, FeatureSpec

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from features.compute import predict
-from features.errors import ConfigError
+from features.contract.errors import ConfigError
 from training.models.btyd import BTYDFeatures
 from training.models.churn import fit_booster, lgb_params
 from training.models.matrix import FeatureModel, FeatureSpec

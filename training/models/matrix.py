@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.build import CATEGORICAL_FEATURES
-from features.errors import SnapshotError
-from features.purchase_days import PURCHASE_DAY_FEATURES
-from features.schema import CUSTOMER_ID
+from features.contract.errors import SnapshotError
+from features.contract.schema import CUSTOMER_ID
+from features.families.build import CATEGORICAL_FEATURES
+from features.families.purchase_days import PURCHASE_DAY_FEATURES
 
 NOT_FEATURES = (CUSTOMER_ID, "cutoff", "is_cancelled", "churned", "ltv", "contract_type_label")
 

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from features.compute import thread_budget
-from features.errors import ConfigError
+from features.contract.errors import ConfigError
 from training.models.matrix import FeatureModel, FeatureSpec
 
 NO_OFFER = "none"

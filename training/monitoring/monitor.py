@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
-from features.build import CATEGORICAL_FEATURES
-from features.tables import Tables
+from features.contract.tables import Tables
+from features.families.build import CATEGORICAL_FEATURES
 from training.monitoring.drift import (
     PSI_SIGNIFICANT,
     population_stability_index,

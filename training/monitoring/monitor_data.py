@@ -21,14 +21,14 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from features.build import build_features
-from features.errors import IncompleteHorizonError, ModelRegistryError, SnapshotError
-from features.events import as_utc
-from features.files import fingerprint
-from features.population import active_customers
-from features.schema import CUSTOMER_ID
-from features.snapshot import latest_snapshot, read_snapshot, snapshot_path
-from features.tables import Tables
+from features.contract.errors import IncompleteHorizonError, ModelRegistryError, SnapshotError
+from features.contract.files import fingerprint
+from features.contract.schema import CUSTOMER_ID
+from features.contract.tables import Tables
+from features.families.build import build_features
+from features.families.events import as_utc
+from features.families.population import active_customers
+from features.io.snapshot import latest_snapshot, read_snapshot, snapshot_path
 from training.labels import make_labels
 from training.registry.artifacts import load_json
 from training.registry.registry import LoadedModel

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
-from features.errors import ConfigError, ModelRegistryError
+from features.contract.errors import ConfigError, ModelRegistryError
 from training.evaluation.churn_metrics import churn_metrics
 from training.evaluation.ltv_metrics import ltv_metrics
 from training.evaluation.uplift_metrics import evaluate_uplift

@@ -28,7 +28,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from features.errors import ModelRegistryError
+from features.contract.errors import ModelRegistryError
 from training.registry.artifacts import no_progress_bar
 from training.registry.tracking import configure
 

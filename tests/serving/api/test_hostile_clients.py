@@ -26,7 +26,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from features.snapshot import make_snapshot, read_snapshot, snapshot_path, write_snapshot
+from features.io.snapshot import make_snapshot, read_snapshot, snapshot_path, write_snapshot
 from tests.serving.api.test_service import (
     KEY,
     OFFERS_FILE,
@@ -249,8 +249,8 @@ class TestSlowClients:
 
 
 def _feature_row(snapshot: pd.DataFrame) -> dict:
-    from features.population import status_in_features
-    from features.schema import CUSTOMER_ID
+    from features.contract.schema import CUSTOMER_ID
+    from features.families.population import status_in_features
 
     record = snapshot.loc[status_in_features(snapshot) == "active"].iloc[0].to_dict()
     return {

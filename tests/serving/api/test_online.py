@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from features.errors import ModelRegistryError, SnapshotError
-from features.schema import CUSTOMER_ID
-from features.snapshot import make_snapshot, snapshot_path
+from features.contract.errors import ModelRegistryError, SnapshotError
+from features.contract.schema import CUSTOMER_ID
+from features.io.snapshot import make_snapshot, snapshot_path
 from serving.api.online import (
     MAX_REASONS,
     OnlineSource,

@@ -30,9 +30,9 @@ import httpx
 import pandas as pd
 import pytest
 
-from features.errors import ConfigError
-from features.schema import CUSTOMER_ID
-from features.snapshot import make_snapshot, read_snapshot
+from features.contract.errors import ConfigError
+from features.contract.schema import CUSTOMER_ID
+from features.io.snapshot import make_snapshot, read_snapshot
 from serving.api.auth import ApiKeyMiddleware, is_open
 from serving.api.client_errors import ClientErrorLogFilter, unwrap
 from serving.policy.catalog import load_catalog
@@ -88,7 +88,7 @@ class Server:
 
     def ids(self, n: int, status: str = "active") -> list:
         """The first ``n`` customer ids of the snapshot with ``status`` (the models' population)."""
-        from features.population import status_in_features
+        from features.families.population import status_in_features
 
         ids = self.snapshot.loc[status_in_features(self.snapshot) == status, CUSTOMER_ID]
         return [_plain(c) for c in ids.head(n)]
@@ -184,7 +184,7 @@ def info(client) -> dict:
 
 def feature_rows(server: Server, n: int) -> list[dict]:
     """The snapshot's first ``n`` active customers (the models' population) as rows."""
-    from features.population import status_in_features
+    from features.families.population import status_in_features
 
     frame = server.snapshot.loc[status_in_features(server.snapshot) == "active"].head(n)
     return [
@@ -1008,7 +1008,7 @@ class TestChampionWatcher:
     def world(self, monkeypatch):
         """``world["key"]`` is what the registry points at; loads are recorded."""
         import serving.api.hot_reload as hot_reload
-        from features.errors import SnapshotError
+        from features.contract.errors import SnapshotError
 
         world = {"key": self.key("1"), "loads": [], "fail": False}
 

@@ -15,12 +15,12 @@ import pytest
 from typer.testing import CliRunner
 
 from churn.cli import app
-from features.build import build_features
-from features.errors import ConfigError, EmptyBaseError, OutputError, SnapshotError
-from features.load import load_tables
-from features.population import active_customers
-from features.schema import CUSTOMER_ID
-from features.snapshot import SnapshotMeta, make_snapshot, read_snapshot, write_snapshot
+from features.contract.errors import ConfigError, EmptyBaseError, OutputError, SnapshotError
+from features.contract.load import load_tables
+from features.contract.schema import CUSTOMER_ID
+from features.families.build import build_features
+from features.families.population import active_customers
+from features.io.snapshot import SnapshotMeta, make_snapshot, read_snapshot, write_snapshot
 from serving.batch.local import score_base
 from serving.batch.reader import campaign_scores, read_scores
 from serving.batch.runs import META_KEY, ScoreOptions, ScoreSummary, score_schema
@@ -505,9 +505,10 @@ class TestUpliftSource:
     def test_with_an_uplift_champion_rows_say_model_and_version(self, batch_env, tmp_path):
         from mlflow import MlflowClient
 
-        from features.build import build_features
-        from features.population import active_in_features
-        from serving.policy.scoring import ScoringModels, score
+        from features.families.build import build_features
+        from features.families.population import active_in_features
+        from serving.models import load_scoring_models
+        from serving.policy.scoring import score
         from tests.conftest import mlflow_state_restored
         from tests.serving.conftest import OFFERS_FILE
         from training.registry.registry import CHAMPION, UPLIFT_MODEL
@@ -519,7 +520,7 @@ class TestUpliftSource:
         with mlflow_state_restored():
             result = train_uplift(batch_env.tables, config=config, tracking_uri=uri)
             MlflowClient().set_registered_model_alias(UPLIFT_MODEL, CHAMPION, result.version)
-            models = ScoringModels.load(tracking_uri=uri, offers_file=OFFERS_FILE)
+            models = load_scoring_models(tracking_uri=uri, offers_file=OFFERS_FILE)
         source = f"model:{result.version}"
         assert models.uplift_source == source
         features = build_features(batch_env.tables, as_of=batch_env.as_of)
@@ -533,8 +534,8 @@ class TestUpliftSource:
 
 class TestFeatureNames:
     def test_engagement_features_only_with_an_events_table(self):
-        from features.build import DEFAULT_WINDOWS
-        from features.engagement import engagement_feature_names
+        from features.families.build import DEFAULT_WINDOWS
+        from features.families.engagement import engagement_feature_names
         from serving.batch.runs import feature_names
 
         plain_names = feature_names(ScoreOptions())

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.errors import ConfigError, OutputError
+from features.contract.errors import ConfigError, OutputError
 from serving.batch.campaign import (
     CANDIDATE_COLUMNS,
     TARGET_COLUMNS,

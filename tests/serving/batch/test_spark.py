@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from churn.cli import app
-from features.errors import ChurnError, DataContractError, EmptyBaseError
-from features.schema import CUSTOMER_ID, TABLES
+from features.contract.errors import ChurnError, DataContractError, EmptyBaseError
+from features.contract.schema import CUSTOMER_ID, TABLES
 from serving.batch.local import score_base
 from serving.batch.reader import read_scores
 from serving.batch.runs import ScoreOptions

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.errors import ConfigError
+from features.contract.errors import ConfigError
 from features.synthetic import OFFER_IDS
 from serving.policy.bands import Population, risk_band, value_segment
 from serving.policy.catalog import (

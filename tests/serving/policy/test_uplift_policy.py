@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.batch.policies import POLICIES, POLICY_COLUMNS, compare_policies, total
+from serving.evaluation.policies import POLICIES, POLICY_COLUMNS, compare_policies, total
 from serving.batch.reader import campaign_scores
 from serving.policy.bands import RiskBands
 from serving.policy.catalog import Offer, OfferCatalog

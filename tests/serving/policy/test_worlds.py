@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.build import build_features
-from features.load import load_tables
-from features.schema import CUSTOMER_ID
+from features.contract.load import load_tables
+from features.contract.schema import CUSTOMER_ID
+from features.families.build import build_features
 from features.synthetic import generate
 from tests.conftest import mlflow_state_restored
 from tests.serving.conftest import AS_OF, OFFERS_FILE
@@ -41,8 +41,9 @@ WORLDS = {
 
 
 def make_world(name: str, root, *, noise_column: bool = False) -> World:
-    from features.population import population_in_features
-    from serving.policy.scoring import ScoringModels, score
+    from features.families.population import population_in_features
+    from serving.models import load_scoring_models
+    from serving.policy.scoring import score
     from training.train import TrainConfig, train
 
     spec = WORLDS[name]
@@ -61,7 +62,7 @@ def make_world(name: str, root, *, noise_column: bool = False) -> World:
     uri = f"sqlite:///{root}/mlflow.db"
     with mlflow_state_restored():
         result = train(tables, config=TrainConfig(train_cutoffs=2), tracking_uri=uri)
-        models = ScoringModels.load(
+        models = load_scoring_models(
             tracking_uri=uri,
             churn_ref=result.churn.version,
             ltv_ref=result.ltv.version,

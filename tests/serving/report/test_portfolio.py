@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.errors import ConfigError
+from features.contract.errors import ConfigError
 from serving.report.portfolio import offer_summary, risk_value_matrix, stake_summary, value_at_stake
 
 SCORES = pd.DataFrame(

@@ -22,8 +22,8 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from churn.cli import app
-from features.errors import ConfigError, OutputError
-from features.load import load_tables
+from features.contract.errors import ConfigError, OutputError
+from features.contract.load import load_tables
 from features.synthetic import generate
 from serving.policy.bands import risk_band, value_segment
 from serving.report.report import make_report, write_report
@@ -245,7 +245,7 @@ class TestSections:
         assert "27.0%" in section  # observed churn rate
 
     def test_upsell_and_engagement_numbers_are_the_kpis(self, report, tables):
-        from features.kpi import monthly_kpis
+        from serving.report.kpi import monthly_kpis
 
         last = monthly_kpis(tables).iloc[-1]
         for section, column in (

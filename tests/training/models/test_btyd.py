@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from features.errors import ConfigError
+from features.contract.errors import ConfigError
 from tests.conftest import make_tables
 from training.models import btyd
 from training.models.btyd import PARAM_NAMES, PREDICTION_COLUMNS, BTYDModel, fit_btyd, rfm_at
@@ -258,7 +258,7 @@ class TestRobustness:
 
 @pytest.fixture(scope="module")
 def generated_tables(tmp_path_factory):
-    from features.load import load_tables
+    from features.contract.load import load_tables
     from features.synthetic import generate
 
     out = tmp_path_factory.mktemp("btyd_generated")

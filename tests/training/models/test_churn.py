@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import ConfigError
+from features.contract.errors import ConfigError
 from training.dataset import labelled_features
 from training.models.attribution import PathAttribution
 from training.models.churn import ChurnModel

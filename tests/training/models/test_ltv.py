@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import ConfigError, SnapshotError
+from features.contract.errors import ConfigError, SnapshotError
 from tests import small_models
 from training.models.ltv import VARIANTS, LTVModel
 

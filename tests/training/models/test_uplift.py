@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import ConfigError
+from features.contract.errors import ConfigError
 from training.models.uplift import UpliftModel, campaign_offsets
 
 CUTOFF = pd.Timestamp("2025-03-01", tz="UTC")

@@ -14,9 +14,9 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from churn.cli import app
-from features.errors import ModelRegistryError
-from features.load import load_tables
-from features.snapshot import make_snapshot
+from features.contract.errors import ModelRegistryError
+from features.contract.load import load_tables
+from features.io.snapshot import make_snapshot
 from features.synthetic import generate
 from training.monitoring.drift import psi_table
 from training.monitoring.monitor import MonitorResult, Thresholds, advise, latest_monitor, monitor

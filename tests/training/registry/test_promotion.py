@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from features.errors import ConfigError
+from features.contract.errors import ConfigError
 from training.registry.promotion import decide
 
 GOOD = {"roc_auc": 0.80, "ece": 0.02, "log_loss": 0.40}

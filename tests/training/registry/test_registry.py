@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from features.errors import ModelRegistryError
+from features.contract.errors import ModelRegistryError
 from tests.small_models import PARAMS, SmallModels, register_small_models
 from training.models.ltv import LTVModel
 from training.registry.registry import (

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from features.load import load_tables
+from features.contract.load import load_tables
 from training.registry.registry import CHALLENGER, CHURN_MODEL, load_model
 from training.train import TrainConfig, train
 

@@ -1,0 +1,1 @@
+"""The data contract: table schemas, validation errors, timestamps, files and loading."""

@@ -1,0 +1,1 @@
+"""Point-in-time feature families: each turns the tables known before a cutoff into columns."""

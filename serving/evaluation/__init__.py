@@ -1,0 +1,1 @@
+"""Offline evaluation of targeting: policies compared on a held-out campaign."""
