@@ -7,6 +7,9 @@ CUSTOMERS := 20000
 AS_OF := 2025-06-30
 SCORE_AS_OF := 2025-12-31
 BUDGET := 5000
+# pytest-xdist: one worker per usable CPU; each file (or dear shared fixture) one group
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: venv demo test test-fast lint bench bench-features bench-train bench-serve bench-score bench-load bench-quality bench-uplift bench-engagement bench-scale report-check docs docs-build clean
 
@@ -34,11 +37,11 @@ demo: venv
 	@echo "then open http://127.0.0.1:3000 (Swagger) or see docs/serving.md for curl examples."
 
 test: venv
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 # The inner loop: everything but the tests marked slow (servers, Spark, notebooks, end to end).
 test-fast: venv
-	$(BIN)/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: venv
 	$(BIN)/ruff check .

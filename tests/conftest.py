@@ -36,11 +36,51 @@ SLOW_FIXTURES = {
 fixture, is marked ``slow`` (left out of ``make test-fast``, run by ``make test``)."""
 
 
+SHARED_FIXTURES = ("batch_env", "generated", "spark_local")
+"""Session fixtures dear to make (trained champions, a 6,000-customer world, a Spark
+session): under ``pytest -n`` (pytest-xdist, ``--dist loadgroup``) every test that uses
+one runs on the same worker, so each is made once per run, not once per worker."""
+
+
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if SLOW_FIXTURES.keys() & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    if not getattr(config.option, "loadgroup", False):  # set on the workers of --dist loadgroup
+        return
+    # a test file is one group (its module fixtures are made once), unless one of its
+    # tests shares a dear session fixture: then the whole file joins that fixture's group
+    group = {}
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        shared = [f for f in SHARED_FIXTURES if f in getattr(item, "fixturenames", ())]
+        if shared and group.get(path, path) == path:
+            group[path] = shared[0]
+        group.setdefault(path, path)
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group[item.nodeid.split("::")[0]]))
+    # the fixture groups first: xdist hands groups out in this order, so the longest start
+    # at once instead of being the last worker's tail (stable: files stay in order)
+    items.sort(key=lambda item: group[item.nodeid.split("::")[0]] not in SHARED_FIXTURES)
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, each worker gets its own share of the CPUs (affinity mask).
+
+    So the thread budget (:func:`features.compute.usable_cores`), and with it LightGBM,
+    never counts the cores another worker is using: two workers on two cores fit on one
+    thread each, not two each.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if worker is None or count < 2 or not hasattr(os, "sched_setaffinity"):
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    index = int(worker.removeprefix("gw"))
+    share = [c for i, c in enumerate(cpus) if i % count == index % count]
+    if share and len(cpus) >= count:
+        os.sched_setaffinity(0, share)
 
 
 @contextmanager

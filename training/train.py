@@ -265,15 +265,14 @@ def _train_and_log(
             }
         )
         step("training the churn models (validated, baselines, then the refit to deploy)")
-        churn = _train_churn(
-            churn_plan,
-            churn_sets,
-            config=config,
-            btyd=(
-                btyd([*churn_plan.train, churn_plan.calibration], config.horizon_days),
-                btyd([*churn_plan.refit_train, churn_plan.refit_calibration], config.horizon_days),
-            ),
+        # one BTYD fit per model variant, the newest the plans allow (the churn plan's: its
+        # shorter horizon leaves newer cutoffs), shared by the LTV model over its own
+        # horizon, so scoring computes one BTYD block for both (model_matrices)
+        fits = (
+            btyd([*churn_plan.train, churn_plan.calibration], config.horizon_days),
+            btyd([*churn_plan.refit_train, churn_plan.refit_calibration], config.horizon_days),
         )
+        churn = _train_churn(churn_plan, churn_sets, config=config, btyd=fits)
         del churn_sets
         step("reading the LTV training and validation rows")
         ltv_sets = [
@@ -294,10 +293,7 @@ def _train_and_log(
             ltv_plan,
             *ltv_sets,
             config=config,
-            btyd=(
-                btyd(ltv_plan.train, config.ltv_horizon_days),
-                btyd(ltv_plan.refit_train, config.ltv_horizon_days),
-            ),
+            btyd=tuple(BTYDFeatures(fit.params, config.ltv_horizon_days) for fit in fits),
         )
         del ltv_sets
         record_population(churn, ltv)

@@ -285,12 +285,13 @@ def score_partition(
     options: ScoreOptions,
     stats: dict[str, float] | None = None,
 ) -> pd.DataFrame:
-    """Build features for the active customers of a set of whole customers; score them.
+    """Build features for the population's customers of a set of whole customers; score them.
 
     A pure function of the customers in ``tables`` (all their events included), so
     any partition of the base by customer gives the same rows; this is what both the
-    local and the Spark engine run per partition. Features are built for the active
-    customers only (features of a customer depend on that customer's events alone).
+    local and the Spark engine run per partition. With the active population, features
+    are built for the active customers only (features of a customer depend on that
+    customer's events alone).
 
     Parameters
     ----------
@@ -306,14 +307,16 @@ def score_partition(
 
     Returns
     -------
-    DataFrame, shape (n_active, len(SCORE_COLUMNS))
-        One row per customer active at ``as_of``, sorted by ``customer_id``.
+    DataFrame, shape (n_population, len(SCORE_COLUMNS))
+        One row per customer of the population at ``as_of``, sorted by ``customer_id``.
     """
     stats = {} if stats is None else stats
     known = known_before(tables.customers["signup_at"], as_of)
     stats["known"] = stats.get("known", 0) + int(known.sum())
     with _timer(stats, "features"):
-        if options.active_days is not None:  # build features for the active ones only
+        # the population rule applied once: on the tables for the active (then features
+        # are built for them only), on the features for all who ordered
+        if options.active_days is not None:
             tables = tables.of_customers(
                 active_customers(
                     tables, as_of, min_orders=options.min_orders, active_days=options.active_days
@@ -322,11 +325,10 @@ def score_partition(
         features = build_features(
             tables, as_of=as_of, windows=options.windows, sla_hours=options.sla_hours
         )
-        features = features.loc[
-            population_in_features(
-                features, min_orders=options.min_orders, active_days=options.active_days
-            )
-        ]
+        if options.active_days is None:
+            features = features.loc[
+                population_in_features(features, min_orders=options.min_orders, active_days=None)
+            ]
     with _timer(stats, "score"):
         return score_features(features, models, options, as_of)
 

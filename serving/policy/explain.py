@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from features.contract.schema import CUSTOMER_ID
 from serving.policy.bands import Population
 from serving.policy.catalog import Offer, OfferCatalog
-from serving.policy.decide import CATALOG_SOURCE, LearnedUplift, assess, Assessment, choose
+from serving.policy.decide import CATALOG_SOURCE, Assessment, LearnedUplift, assess, choose
 
 __all__ = [
     "OfferOption",

@@ -28,6 +28,7 @@ from serving.policy.decide import CATALOG_SOURCE, LearnedUplift, decide
 from serving.policy.reasons import top_reasons
 from serving.policy.scores import SCORE_COLUMNS
 from training.models.churn import Attribution
+from training.models.matrix import model_matrices
 
 if TYPE_CHECKING:  # the registry imports MLflow; loading lives in serving.models
     from training.registry.registry import LoadedModel
@@ -178,10 +179,10 @@ def score(
     churn, value = models.churn.model, models.ltv.model
     status = status_in_features(frame)
     cancelled = status == "cancelled"
-    X = churn.matrix(frame)  # built once: the LTV model reuses it when its inputs agree
+    # one typed matrix per feature spec, one BTYD block for both horizons
+    X, X_value = model_matrices(frame, [churn, value])
     p = np.where(cancelled, 1.0, churn.predict_proba(X))
-    same = value.spec_ == churn.spec_ and value.__dict__.get("btyd_") == churn.__dict__.get("btyd_")
-    ltv = np.where(cancelled, 0.0, np.clip(value.predict(X if same else frame), 0.0, None))
+    ltv = np.where(cancelled, 0.0, np.clip(value.predict(X_value), 0.0, None))
     inputs = pd.DataFrame(
         {CUSTOMER_ID: frame[CUSTOMER_ID], "churn_probability": p, "predicted_ltv": ltv}
     )

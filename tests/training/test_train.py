@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from mlflow import MlflowClient
+from pandas.testing import assert_frame_equal
 
 from features.contract.errors import ModelRegistryError
+from training.models.matrix import model_matrices
 from training.registry.promotion import promote
 from training.registry.registry import (
     CHALLENGER,
@@ -122,6 +124,22 @@ class TestTrainingRun:
             ltv.model.predict(run.ltv.validation), run.ltv.model.predict(run.ltv.validation)
         )
         assert loaded.tags["validation_cutoff"] == f"{run.churn.plan.validation:%Y-%m-%d}"
+
+    def test_both_models_share_one_btyd_fit_and_the_scoring_core_builds_the_same_matrices(
+        self, run
+    ):
+        churn, ltv = run.churn.model, run.ltv.model
+        assert churn.btyd_.params == ltv.btyd_.params  # the newest fit the plans allow
+        assert (churn.btyd_.horizon_days, ltv.btyd_.horizon_days) == (
+            CONFIG.horizon_days,
+            CONFIG.ltv_horizon_days,
+        )
+        # a scoring frame: the validation features without the BTYD columns
+        frame = run.churn.validation.drop(columns=list(churn.btyd_.names))
+        shared = model_matrices(frame, [churn, ltv])
+        for model, X in zip((churn, ltv), shared, strict=True):
+            assert_frame_equal(X, model.matrix(frame))
+        assert not shared[0].equals(shared[1])  # the horizons differ: so do the BTYD columns
 
     def test_unknown_alias_is_a_clear_error(self, run, store):
         with pytest.raises(

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -206,32 +207,55 @@ class BTYDParams:
         ConfigError
             When ``horizon_days`` is not an integer >= 1.
         """
-        whole = isinstance(horizon_days, int | np.integer) and not isinstance(horizon_days, bool)
-        if not whole or horizon_days < 1:
-            raise ConfigError("horizon_days", horizon_days, "an integer number of days >= 1")
+        return self.predict_horizons(rfm, (horizon_days,))[horizon_days]
+
+    def predict_horizons(
+        self, rfm: pd.DataFrame, horizons: Sequence[int]
+    ) -> dict[int, pd.DataFrame]:
+        """:meth:`predict` over each of ``horizons`` (days), ``{horizon: frame}``.
+
+        P(alive) and the order value do not depend on the horizon: they are computed
+        once for all of them (what the scoring core does for the churn and LTV models
+        that share one fit).
+
+        Raises
+        ------
+        ConfigError
+            When a horizon is not an integer >= 1.
+        """
+        for horizon_days in horizons:
+            whole = isinstance(horizon_days, int | np.integer) and not isinstance(
+                horizon_days, bool
+            )
+            if not whole or horizon_days < 1:
+                raise ConfigError("horizon_days", horizon_days, "an integer number of days >= 1")
         x = rfm["frequency"].to_numpy(dtype="float64")
         tx = rfm["recency"].to_numpy(dtype="float64") / FIT_DAYS_PER_UNIT
         T = rfm["T"].to_numpy(dtype="float64") / FIT_DAYS_PER_UNIT
-        h = horizon_days / FIT_DAYS_PER_UNIT
         r, alpha, a, b = self.r, self.alpha / FIT_DAYS_PER_UNIT, self.a, self.b
         bought = T > 0
         with np.errstate(all="ignore"):
             alive = _p_alive(x, tx, T, r, alpha, a, b)
-            stay = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + h)))
-            none = np.clip(1.0 - alive + alive * stay, 0.0, 1.0)
-            orders = _expected_orders(x, tx, T, h, r, alpha, a, b, alive)
         value = self.order_values(x, rfm["monetary_value"].to_numpy(dtype="float64"))
-        orders = np.where(bought, orders, 0.0)
-        return pd.DataFrame(
-            {
-                "p_alive": np.where(bought, alive, np.nan),
-                "p_no_purchase": np.where(bought, none, np.nan),
-                "expected_orders": orders,
-                "order_value": np.where(bought, value, np.nan),
-                "expected_spend": np.where(bought, orders * np.nan_to_num(value), 0.0),
-            },
-            index=rfm.index,
-        )
+        out = {}
+        for horizon_days in horizons:
+            h = horizon_days / FIT_DAYS_PER_UNIT
+            with np.errstate(all="ignore"):
+                stay = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + h)))
+                none = np.clip(1.0 - alive + alive * stay, 0.0, 1.0)
+                orders = _expected_orders(x, tx, T, h, r, alpha, a, b, alive)
+            orders = np.where(bought, orders, 0.0)
+            out[horizon_days] = pd.DataFrame(
+                {
+                    "p_alive": np.where(bought, alive, np.nan),
+                    "p_no_purchase": np.where(bought, none, np.nan),
+                    "expected_orders": orders,
+                    "order_value": np.where(bought, value, np.nan),
+                    "expected_spend": np.where(bought, orders * np.nan_to_num(value), 0.0),
+                },
+                index=rfm.index,
+            )
+        return out
 
     def order_values(self, x: np.ndarray, m: np.ndarray) -> np.ndarray:
         """Conditional expected value of one purchase day, currency units, shape (n,)."""

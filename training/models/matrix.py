@@ -7,6 +7,7 @@ time, so a value never seen in training maps to NaN instead of shifting the code
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -143,3 +144,49 @@ class FeatureModel:
             wanted = dict.fromkeys([*self.input_names, *PURCHASE_DAY_FEATURES])
             frame = btyd.add(frame[[c for c in wanted if c in frame.columns]])
         return self.spec_.matrix(frame)
+
+
+def model_matrices(frame: pd.DataFrame, models: Sequence[FeatureModel]) -> list[pd.DataFrame]:
+    """The model matrix of ``frame`` for each of ``models``, sharing the work they share.
+
+    The scoring core: the BTYD block (RFM columns, P(alive), order value) is computed
+    once per BTYD fit for every horizon the models read it over, and the typed matrix is
+    built once per feature spec; a model whose spec equals an earlier one's gets a copy
+    with only its BTYD columns replaced. Same result as ``[m.matrix(frame) for m in
+    models]``; each matrix has shape (n_rows, n_features of its model).
+    """
+    from training.models.btyd import BTYD_FEATURES, PREDICTION_COLUMNS, rfm_of_features
+
+    fits = [m.__dict__.get("btyd_") for m in models]
+    horizons: dict[str, set[int]] = {}
+    for model, fit in zip(models, fits, strict=True):
+        if fit is not None and fit.params is not None and not model.spec_.is_matrix(frame):
+            horizons.setdefault(repr(fit.params), set()).add(fit.horizon_days)
+    rfm = rfm_of_features(frame) if horizons else None
+    blocks = {}
+    for fit in fits:
+        key = None if fit is None else repr(fit.params)
+        if key in horizons and key not in blocks:
+            blocks[key] = fit.params.predict_horizons(rfm, sorted(horizons[key]))
+    built: list[tuple[FeatureSpec, pd.DataFrame]] = []
+    out = []
+    for model, fit in zip(models, fits, strict=True):
+        if fit is None or model.spec_.is_matrix(frame):
+            out.append(model.matrix(frame))
+            continue
+        block = blocks.get(repr(fit.params), {}).get(fit.horizon_days)  # None: nobody ordered
+        btyd = {
+            name: np.full(len(frame), np.nan) if block is None else block[column].to_numpy()
+            for column, name in zip(PREDICTION_COLUMNS, BTYD_FEATURES, strict=True)
+            if name in fit.names
+        }
+        X = next((X.copy() for spec, X in built if spec == model.spec_), None)
+        if X is None:
+            wanted = [c for c in model.input_names if c in frame.columns]
+            X = model.spec_.matrix(frame[wanted].assign(**btyd))
+            built.append((model.spec_, X))
+        else:
+            for name, values in btyd.items():
+                X[name] = values
+        out.append(X)
+    return out

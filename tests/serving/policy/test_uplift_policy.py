@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.evaluation.policies import POLICIES, POLICY_COLUMNS, compare_policies, total
 from serving.batch.reader import campaign_scores
+from serving.evaluation.policies import POLICIES, POLICY_COLUMNS, compare_policies, total
 from serving.policy.bands import RiskBands
 from serving.policy.catalog import Offer, OfferCatalog
 from serving.policy.decide import CATALOG_SOURCE, LearnedUplift, decide

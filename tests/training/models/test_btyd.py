@@ -178,6 +178,14 @@ class TestSimulatedBGNBD:
         assert_frame_equal(longer[["p_alive"]], pred[["p_alive"]])
         assert (longer["p_no_purchase"] <= pred["p_no_purchase"] + 1e-12).all()
 
+    def test_several_horizons_at_once_equal_one_at_a_time(self, simulated):
+        model = simulated[0]
+        both = model.params_.predict_horizons(model.rfm_, [90, 365])
+        for horizon in (90, 365):
+            assert_frame_equal(both[horizon], model.predict(horizon_days=horizon))
+        with pytest.raises(ConfigError, match="horizon_days"):
+            model.params_.predict_horizons(model.rfm_, [90, 0])
+
     def test_horizon_must_be_a_positive_integer(self, simulated):
         for bad in (0, -5, 1.5, True):
             with pytest.raises(ConfigError, match="horizon_days"):
