@@ -118,20 +118,28 @@ def reference_tables(
     )
 
 
+def _features_as_of(tables: Tables, record: TrainingRecord, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Features as of ``as_of`` with the feature options of the champion's training run."""
+    return build_features(tables, as_of=as_of, windows=record.windows, sla_hours=record.sla_hours)
+
+
+def _churn_labels(tables: Tables, record: TrainingRecord, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Churn labels at ``cutoff`` over the champion's horizon and population (no LTV)."""
+    return make_labels(
+        tables,
+        cutoff=cutoff,
+        horizon_days=record.horizon_days,
+        ltv_horizon_days=None,
+        active_days=record.active_days,
+    )
+
+
 def reference_rows(tables: Tables, record: TrainingRecord) -> pd.DataFrame:
     """Features and ``churned`` of the customers active at each training cutoff, stacked."""
     parts = []
     for cutoff in record.cutoffs:
-        features = build_features(
-            tables, as_of=cutoff, windows=record.windows, sla_hours=record.sla_hours
-        )
-        labels = make_labels(
-            tables,
-            cutoff=cutoff,
-            horizon_days=record.horizon_days,
-            ltv_horizon_days=None,
-            active_days=record.active_days,
-        )
+        features = _features_as_of(tables, record, cutoff)
+        labels = _churn_labels(tables, record, cutoff)
         parts.append(
             features.merge(labels[[CUSTOMER_ID, "churned"]], on=CUSTOMER_ID, validate="one_to_one")
         )
@@ -170,9 +178,7 @@ def current_rows(
             frame, _ = read_snapshot(path)
             source = f"snapshot {path.name}"
     if frame is None or any(n not in frame.columns for n in needed or []):
-        frame = build_features(
-            tables, as_of=as_of, windows=record.windows, sla_hours=record.sla_hours
-        )
+        frame = _features_as_of(tables, record, as_of)
         source = f"features built as of {as_of:%Y-%m-%d}"
     active = active_customers(tables, as_of, active_days=record.active_days)[CUSTOMER_ID]
     return frame.loc[frame[CUSTOMER_ID].isin(active)].reset_index(drop=True), as_of, source
@@ -192,20 +198,12 @@ def observed_churn(
     if cutoff <= max(record.cutoffs):
         return np.nan, np.nan, None
     try:
-        labels = make_labels(
-            tables,
-            cutoff=cutoff,
-            horizon_days=record.horizon_days,
-            ltv_horizon_days=None,
-            active_days=record.active_days,
-        )
+        labels = _churn_labels(tables, record, cutoff)
     except IncompleteHorizonError:
         return np.nan, np.nan, None
     if not len(labels):
         return np.nan, np.nan, cutoff
-    features = build_features(
-        tables, as_of=cutoff, windows=record.windows, sla_hours=record.sla_hours
-    )
+    features = _features_as_of(tables, record, cutoff)
     rows = features.loc[features[CUSTOMER_ID].isin(labels[CUSTOMER_ID])]
     return float(labels["churned"].mean()), float(np.mean(model.model.predict_proba(rows))), cutoff
 
