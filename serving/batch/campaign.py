@@ -36,26 +36,20 @@ __all__ = [
     "write_targets_csv",
 ]
 
-CANDIDATE_COLUMNS: tuple[str, ...] = (
+_CHOICE_COLUMNS: tuple[str, ...] = (
     CUSTOMER_ID,
     "offer_id",
     "offer_cost",
     "expected_value",
     CHURN_PROBABILITY,
     PREDICTED_LTV,
-    "uplift",
 )
+"""A customer, their chosen offer and what it is worth: the head of both tables below."""
+
+CANDIDATE_COLUMNS: tuple[str, ...] = (*_CHOICE_COLUMNS, "uplift")
 """Columns :func:`select_campaign` needs: one row per customer and their chosen offer."""
 
-TARGET_COLUMNS: tuple[str, ...] = (
-    CUSTOMER_ID,
-    "offer_id",
-    "offer_cost",
-    "expected_value",
-    CHURN_PROBABILITY,
-    PREDICTED_LTV,
-    "rank",
-)
+TARGET_COLUMNS: tuple[str, ...] = (*_CHOICE_COLUMNS, "rank")
 """Columns of :attr:`Campaign.targets`, in order."""
 
 Strategy = Literal["ratio_greedy", "value_greedy", "best_single"]
@@ -188,7 +182,7 @@ def select_campaign(scores: pd.DataFrame, *, budget: float) -> Campaign:
         )
 
     picks, strategy = _select(cost, value, budget)
-    targets = candidates.iloc[picks][list(TARGET_COLUMNS[:-1])].reset_index(drop=True)
+    targets = candidates.iloc[picks][list(_CHOICE_COLUMNS)].reset_index(drop=True)
     targets["rank"] = np.arange(1, len(picks) + 1)
     return Campaign(
         targets=targets,
