@@ -126,45 +126,49 @@ def _finite(value: float) -> float | None:
 
 
 def _reasons(offer: Offer, a: Assessment, j: int, catalog: OfferCatalog) -> list[str]:
-    """Phrases for the rules offer ``j`` breaks for the one customer in ``a``."""
-    out = []
-    if not a.rules["risk"][0, j]:
-        out.append(
+    """Phrases for the rules offer ``j`` breaks for the one customer in ``a``, in this order."""
+    phrases = {
+        "risk": lambda: (
             f"needs {catalog.risk.offer_from} risk or higher (churn probability from "
             f"{a.risk_floor:.3f}), customer's is {a.p[0]:.3f} ({a.risk[0]})"
-        )
-    if not a.rules["segments"][0, j]:
-        out.append(f"needs value segment {_either(offer.segments)}, customer is {a.segment[0]}")
-    if not a.rules["tiers"][0, j]:
-        out.append(f"needs loyalty tier {_either(offer.tiers)}, {_is(a.tier[0], 'tier')}")
-    if not a.rules["contract_types"][0, j]:
-        out.append(
-            f"needs contract type {_either(offer.contract_types)}, "
-            f"{_is(a.contract[0], 'contract type')}"
-        )
-    if not a.rules["min_ltv"][0, j]:
-        out.append(f"needs predicted LTV of at least {offer.min_ltv:g}, customer's is {a.ltv[0]:g}")
-    if not a.rules["min_open_tickets"][0, j]:
-        need = offer.min_open_tickets
-        plural = "s" if need != 1 else ""
-        has = (
-            "customer's open tickets are unknown"
-            if math.isnan(a.tickets[0])
-            else f"customer has {a.tickets[0]:g}"
-        )
-        out.append(f"needs at least {need} open support ticket{plural}, {has}")
-    if not a.rules["statuses"][0, j]:
-        out.append(f"needs status {_either(offer.statuses)}, {_is(a.status[0], 'status')}")
-    if not a.rules["max_days_to_birthday"][0, j]:
-        has = (
-            "customer's birthday is unknown"
-            if math.isnan(a.birthday[0])
-            else f"customer's is in {a.birthday[0]:g} days"
-        )
-        out.append(f"needs a birthday within {offer.max_days_to_birthday} days, {has}")
-    if not a.rules["order_value"][0, j]:
-        out.append("its cost is a share of the order value, customer's is unknown (no orders)")
-    return out
+        ),
+        "segments": lambda: (
+            f"needs value segment {_either(offer.segments)}, customer is {a.segment[0]}"
+        ),
+        "tiers": lambda: _needs_one_of("loyalty tier", offer.tiers, a.tier[0], "tier"),
+        "contract_types": lambda: _needs_one_of(
+            "contract type", offer.contract_types, a.contract[0], "contract type"
+        ),
+        "min_ltv": lambda: (
+            f"needs predicted LTV of at least {offer.min_ltv:g}, customer's is {a.ltv[0]:g}"
+        ),
+        "min_open_tickets": lambda: (
+            f"needs at least {offer.min_open_tickets} open support "
+            f"ticket{'s' if offer.min_open_tickets != 1 else ''}, "
+            + _unknown_or(a.tickets[0], "customer's open tickets are unknown", "customer has {:g}")
+        ),
+        "statuses": lambda: _needs_one_of("status", offer.statuses, a.status[0], "status"),
+        "max_days_to_birthday": lambda: (
+            f"needs a birthday within {offer.max_days_to_birthday} days, "
+            + _unknown_or(
+                a.birthday[0], "customer's birthday is unknown", "customer's is in {:g} days"
+            )
+        ),
+        "order_value": lambda: (
+            "its cost is a share of the order value, customer's is unknown (no orders)"
+        ),
+    }
+    return [phrase() for rule, phrase in phrases.items() if not a.rules[rule][0, j]]
+
+
+def _needs_one_of(rule: str, allowed: Sequence[str] | None, value: object, what: str) -> str:
+    """``needs <rule> <allowed>, <value>`` for a rule that allows a set of categories."""
+    return f"needs {rule} {_either(allowed)}, {_is(value, what)}"
+
+
+def _unknown_or(value: float, unknown: str, known: str) -> str:
+    """``unknown`` when ``value`` is NaN, else ``known`` formatted with it."""
+    return unknown if math.isnan(value) else known.format(value)
 
 
 def _either(values: Sequence[str] | None) -> str:
