@@ -214,21 +214,13 @@ class BTYDParams:
     ) -> dict[int, pd.DataFrame]:
         """:meth:`predict` over each of ``horizons`` (days), ``{horizon: frame}``.
 
-        P(alive) and the order value do not depend on the horizon: they are computed
-        once for all of them (what the scoring core does for the churn and LTV models
-        that share one fit).
-
-        Raises
-        ------
-        ConfigError
-            When a horizon is not an integer >= 1.
+        P(alive) and the order value do not depend on the horizon: computed once for all
+        (the scoring core's block for the churn and LTV models that share one fit).
+        Raises :class:`ConfigError` when a horizon is not an integer >= 1.
         """
-        for horizon_days in horizons:
-            whole = isinstance(horizon_days, int | np.integer) and not isinstance(
-                horizon_days, bool
-            )
-            if not whole or horizon_days < 1:
-                raise ConfigError("horizon_days", horizon_days, "an integer number of days >= 1")
+        for h in horizons:
+            if not isinstance(h, int | np.integer) or isinstance(h, bool) or h < 1:
+                raise ConfigError("horizon_days", h, "an integer number of days >= 1")
         x = rfm["frequency"].to_numpy(dtype="float64")
         tx = rfm["recency"].to_numpy(dtype="float64") / FIT_DAYS_PER_UNIT
         T = rfm["T"].to_numpy(dtype="float64") / FIT_DAYS_PER_UNIT
