@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -38,8 +42,12 @@ fixture, is marked ``slow`` (left out of ``make test-fast``, run by ``make test`
 
 SHARED_FIXTURES = ("batch_env", "generated", "spark_local")
 """Session fixtures dear to make (trained champions, a 6,000-customer world, a Spark
-session): under ``pytest -n`` (pytest-xdist, ``--dist loadgroup``) every test that uses
-one runs on the same worker, so each is made once per run, not once per worker."""
+session): under ``pytest -n`` (pytest-xdist, ``--dist loadgroup``) every test file that
+uses one runs on the same worker, so each is made once per run, not once per worker."""
+GROUPS_FILE = "CHURN_TEST_GROUPS"
+"""Environment variable: the JSON file ``{test file: group}`` the workers write at
+collection and the controller's scheduler reads (pytest 9 ignores xdist's own way of
+naming groups, a suffix to the node id)."""
 
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
@@ -47,34 +55,62 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if SLOW_FIXTURES.keys() & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-    if not getattr(config.option, "loadgroup", False):  # set on the workers of --dist loadgroup
+    if not getattr(config.option, "loadgroup", False) or GROUPS_FILE not in os.environ:
         return
     # a test file is one group (its module fixtures are made once), unless one of its
-    # tests shares a dear session fixture: then the whole file joins that fixture's group
-    group = {}
+    # tests uses a dear session fixture: then the whole file joins that fixture's group
+    group: dict[str, str] = {}
     for item in items:
         path = item.nodeid.split("::")[0]
         shared = [f for f in SHARED_FIXTURES if f in getattr(item, "fixturenames", ())]
         if shared and group.get(path, path) == path:
             group[path] = shared[0]
         group.setdefault(path, path)
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(group[item.nodeid.split("::")[0]]))
-    # the fixture groups first: xdist hands groups out in this order, so the longest start
-    # at once instead of being the last worker's tail (stable: files stay in order)
-    items.sort(key=lambda item: group[item.nodeid.split("::")[0]] not in SHARED_FIXTURES)
+    target = Path(os.environ[GROUPS_FILE])
+    partial = target.with_name(f"{target.name}.{os.getpid()}")
+    partial.write_text(json.dumps(group))
+    os.replace(partial, target)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup``: the groups of :func:`pytest_collection_modifyitems`."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileGroups(LoadScopeScheduling):
+        """Scopes are the files' groups; the largest first (``--loadscope-reorder``)."""
+
+        groups: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.groups is None:
+                source = Path(os.environ.get(GROUPS_FILE, "-"))
+                self.groups = json.loads(source.read_text()) if source.is_file() else {}
+            path = nodeid.split("::")[0]
+            return self.groups.get(path, path)
+
+    return FileGroups(config, log)
 
 
 def pytest_configure(config):
-    """Under pytest-xdist, each worker gets its own share of the CPUs (affinity mask).
+    """Under pytest-xdist: the controller names the groups file; each worker gets its own
+    share of the CPUs (affinity mask).
 
     So the thread budget (:func:`features.compute.usable_cores`), and with it LightGBM,
     never counts the cores another worker is using: two workers on two cores fit on one
     thread each, not two each.
     """
     worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        if config.pluginmanager.hasplugin("xdist") and config.getoption("numprocesses", None):
+            folder = tempfile.mkdtemp(prefix="churn-test-groups-")
+            config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+            os.environ[GROUPS_FILE] = str(Path(folder) / "groups.json")
+        return
     count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    if worker is None or count < 2 or not hasattr(os, "sched_setaffinity"):
+    if count < 2 or not hasattr(os, "sched_setaffinity"):
         return
     cpus = sorted(os.sched_getaffinity(0))
     index = int(worker.removeprefix("gw"))
