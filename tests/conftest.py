@@ -44,10 +44,10 @@ SHARED_FIXTURES = ("batch_env", "generated", "spark_local")
 """Session fixtures dear to make (trained champions, a 6,000-customer world, a Spark
 session): under ``pytest -n`` (pytest-xdist, ``--dist loadgroup``) every test file that
 uses one runs on the same worker, so each is made once per run, not once per worker."""
-GROUPS_FILE = "CHURN_TEST_GROUPS"
-"""Environment variable: the JSON file ``{test file: group}`` the workers write at
-collection and the controller's scheduler reads (pytest 9 ignores xdist's own way of
-naming groups, a suffix to the node id)."""
+GROUPS_FILE = "PYTEST_CHURN_GROUPS"
+"""Environment variable (outside the settings' ``CHURN_`` prefix): the JSON file
+``{test file: group}`` the workers write at collection and the controller's scheduler
+reads (pytest 9 ignores xdist's own way of naming groups, a suffix to the node id)."""
 
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker

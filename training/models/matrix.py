@@ -17,6 +17,7 @@ from features.contract.errors import SnapshotError
 from features.contract.schema import CUSTOMER_ID
 from features.families.build import CATEGORICAL_FEATURES
 from features.families.purchase_days import PURCHASE_DAY_FEATURES
+from training.models.btyd import BTYD_FEATURES, PREDICTION_COLUMNS, rfm_of_features
 
 NOT_FEATURES = (CUSTOMER_ID, "cutoff", "is_cancelled", "churned", "ltv", "contract_type_label")
 
@@ -155,8 +156,6 @@ def model_matrices(frame: pd.DataFrame, models: Sequence[FeatureModel]) -> list[
     with only its BTYD columns replaced. Same result as ``[m.matrix(frame) for m in
     models]``; each matrix has shape (n_rows, n_features of its model).
     """
-    from training.models.btyd import BTYD_FEATURES, PREDICTION_COLUMNS, rfm_of_features
-
     fits = [m.__dict__.get("btyd_") for m in models]
     horizons: dict[str, set[int]] = {}
     for model, fit in zip(models, fits, strict=True):
