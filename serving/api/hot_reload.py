@@ -20,10 +20,13 @@ import logging
 import threading
 import time
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 from features.contract.errors import ChurnError
 from serving.api.client_errors import ASGIApp, Receive, Scope, Send, send_error
-from serving.api.online import OnlineSource, OnlineState, StateKey, current_key, load_state
+
+if TYPE_CHECKING:  # the scoring stack: the worker imports it at its first poll (see poll)
+    from serving.api.online import OnlineSource, OnlineState, StateKey
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,11 @@ class ChampionWatcher:
         bool
             True when a new state is now served.
         """
+        # imported here: MLflow, LightGBM, scikit-learn, SciPy and pandas take ~8 s to
+        # import, and BentoML's arbiter imports the service (so this module) only to
+        # read its settings; the worker imports them once, at its first poll
+        from serving.api.online import current_key, load_state
+
         key: StateKey | None = None
         try:
             self._client = self._client or self.source.client()

@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from serving.policy.explain import OfferOption
+from serving.policy.option import OfferOption
 
 MAX_ID_LENGTH = 128
 """Longest customer id accepted, characters (ids are echoed back in responses)."""

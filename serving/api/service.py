@@ -31,76 +31,46 @@ import logging
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bentoml
-import pandas as pd
-from bentoml.exceptions import InvalidArgument, NotFound, ServiceUnavailable
-from threadpoolctl import threadpool_limits
+from bentoml.exceptions import InvalidArgument, ServiceUnavailable
 
 from features.compute import limit_native_threads, set_threads
 from serving.api.auth import OPEN_PATHS, OPEN_PREFIXES, ApiKeyMiddleware
 from serving.api.client_errors import ErrorBodyMiddleware, install_log_filter
 from serving.api.drain import DrainMiddleware
-from serving.api.feature_rows import (
-    describe,
-    feature_frame,
-    feature_kinds,
-    row_problems,
-    unknown_levels,
-)
 from serving.api.hot_reload import ChampionWatcher, NotReadyMiddleware, StateHolder
 from serving.api.http_metrics import METRICS_PATH, MetricsEndpoint, MetricsMiddleware
 from serving.api.log_safety import install_control_char_filter
-from serving.api.online import OnlineSource, OnlineState
 from serving.api.openapi import OpenApiMiddleware, document
 from serving.api.request_limits import RequestLimitsMiddleware
 from serving.api.schemas import (
-    CustomerError,
     CustomerId,
-    CustomerScore,
-    FeatureInfo,
     FeatureRow,
-    ModelCard,
     ModelInfo,
     ModelInfoRequest,
-    ModelVersions,
-    OfferInputs,
     OfferRequest,
     OfferResponse,
-    RecommendedOffer,
     ScoreFeaturesRequest,
     ScoreRequest,
     ScoreResponse,
-    SnapshotInfo,
 )
 from serving.api.slow_clients import set_header_timeout, use_header_timeout_protocol
-from serving.policy.explain import explain
-from serving.policy.scoring import learned_uplift
-from serving.policy.scoring import score as score_features_frame
 from serving.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # the scoring stack, imported by the worker only (serving.api.answers)
+    from serving.api.online import OnlineSource, OnlineState
 
 log = logging.getLogger(__name__)
 
 RELOAD_ENV = "CHURN_SERVING__RELOAD_SECONDS"
-FORMULA = (
-    "expected_value = churn_probability × uplift × predicted_ltv − cost"
-    " (uplift: the catalog's share kept, or the offer-uplift model's drop in churn"
-    " probability ÷ churn_probability; see uplift_source)"
-)
-OFFER_REASONS = 5
 
 
 class TooManyCustomers(InvalidArgument):
     """More customers in one request than ``serving.max_batch`` allows (413)."""
 
     error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-
-
-class InvalidFeatureRows(InvalidArgument):
-    """Feature rows that lack a feature the models need, or give it the wrong type (422)."""
-
-    error_code = HTTPStatus.UNPROCESSABLE_ENTITY
 
 
 @dataclass(frozen=True)
@@ -126,6 +96,8 @@ class ServiceConfig:
         ConfigError
             When the API key file is set but unreadable or empty, or set with api_key.
         """
+        from serving.api.online import OnlineSource
+
         serving = settings.serving
         return cls(
             source=OnlineSource(
@@ -224,25 +196,11 @@ class ChurnService:
 
         Unknown ids get an error entry of their own; the others are scored.
         """
+        from serving.api.answers import score_ids  # the scoring stack: see the module's notes
+
         state = self._state()
         self._check_batch(len(customer_ids))
-        as_of = state.snapshot_meta.as_of
-        results: list[CustomerScore | CustomerError] = []
-        for customer_id, row in zip(customer_ids, state.rows(customer_ids), strict=True):
-            if row is None:
-                results.append(
-                    CustomerError(
-                        customer_id=customer_id,
-                        error=f"unknown customer id: not in the feature snapshot as of {as_of}",
-                    )
-                )
-            elif outside := state.outside_population(row):
-                results.append(CustomerError(customer_id=customer_id, error=outside))
-            else:
-                results.append(
-                    _customer_score(customer_id, state.score_record(row, reasons=reasons))
-                )
-        return _response(results, state, snapshot=True)
+        return score_ids(state, customer_ids, reasons)
 
     @bentoml.api(input_spec=ScoreFeaturesRequest)
     def score_features(self, rows: list[FeatureRow], reasons: int = 3) -> ScoreResponse:
@@ -251,65 +209,28 @@ class ChurnService:
         Every feature listed by ``model_info`` must be given (null when unknown); a
         category value the models do not know is scored as missing, with a warning.
         """
+        from serving.api.answers import score_rows
+
         state = self._state()
         self._check_batch(len(rows))
-        kinds = feature_kinds(state.models)
-        if problems := row_problems(rows, kinds):
-            raise InvalidFeatureRows(describe(problems, len(rows)))
-        frame = feature_frame(rows, kinds)
-        with threadpool_limits(limits=1, user_api="openmp"):  # small inputs: threads cost more
-            scored = score_features_frame(frame, state.models, reasons=reasons)
-        results = [
-            _customer_score(row.customer_id, record, warnings=unknown_levels(row, kinds))
-            for row, record in zip(rows, scored.to_dict("records"), strict=True)
-        ]
-        return _response(results, state, snapshot=False)
+        return score_rows(state, rows, reasons)
 
     @bentoml.api(input_spec=OfferRequest)
     def offer(self, customer_id: CustomerId) -> OfferResponse:
         """One customer's score with every offer's expected value and eligibility."""
-        state = self._state()
-        row = state.rows([customer_id])[0]
-        if row is None:
-            raise NotFound(
-                f"Unknown customer id {customer_id!r}: not in the feature snapshot "
-                f"as of {state.snapshot_meta.as_of}."
-            )
-        if outside := state.outside_population(row):
-            raise NotFound(f"Customer {customer_id!r}: {outside}")
-        inputs = state.offer_inputs(row)
-        return OfferResponse(
-            customer=_customer_score(customer_id, state.score_record(row, reasons=OFFER_REASONS)),
-            inputs=OfferInputs(**inputs),
-            formula=FORMULA,
-            options=explain(
-                inputs,
-                state.models.catalog,
-                uplift=learned_uplift(state.features.iloc[[row]], state.models),
-                population=state.models.population_reference,
-            ),
-            models=_versions(state, snapshot=True),
-        )
+        from serving.api.answers import offer_for
+
+        return offer_for(self._state(), customer_id)
 
     @bentoml.api(input_spec=ModelInfoRequest)
     async def model_info(self) -> ModelInfo:
         """The served model versions, snapshot, limits and the features score_features needs."""
-        state = self._state()
-        meta = state.snapshot_meta
-        return ModelInfo(
-            churn=_card(state.models.churn),
-            ltv=_card(state.models.ltv),
-            snapshot=SnapshotInfo(
-                path=state.key.snapshot,
-                as_of=meta.as_of,
-                customers=state.customers,
-                contract_version=meta.contract_version,
-            ),
-            loaded_at=state.loaded_at.isoformat(),
-            load_seconds=round(state.load_seconds, 3),
+        from serving.api.answers import model_info
+
+        return model_info(
+            self._state(),
             reload_seconds=self.config.reload_seconds,
             max_batch=self.config.max_batch,
-            features=_feature_info(state),
         )
 
 
@@ -333,6 +254,8 @@ def _api_paths() -> list[str]:
 
 @functools.cache
 def _document(churn_version: str | None, ltv_version: str | None) -> dict[str, Any]:
+    from serving.api.feature_rows import feature_kinds
+
     state = STATE.state
     config = worker_config()
     return document(
@@ -400,92 +323,3 @@ for _middleware in (
 ):
     ChurnService.add_asgi_middleware(_middleware)
 use_header_timeout_protocol()  # uvicorn resolves its protocol before the middlewares exist
-
-
-def _customer_score(
-    customer_id: object, record: dict, *, warnings: list[str] | None = None
-) -> CustomerScore:
-    offer_id = record["offer_id"]
-    offer = None
-    if isinstance(offer_id, str):
-        offer = RecommendedOffer(
-            offer_id=offer_id,
-            offer_name=record["offer_name"],
-            cost=float(record["offer_cost"]),
-            expected_value=float(record["expected_value"]),
-            uplift=float(record["uplift"]),
-        )
-    return CustomerScore(
-        customer_id=customer_id,
-        status=str(record["status"]),
-        churn_probability=float(record["churn_probability"]),
-        churn_horizon_days=int(record["churn_horizon_days"]),
-        risk_band=str(record["risk_band"]),
-        predicted_ltv=float(record["predicted_ltv"]),
-        value_segment=str(record["value_segment"]),
-        expected_orders=_number(record["expected_orders"]),
-        p_alive=_number(record["p_alive"]),
-        next_order_date=_day(record["next_order_date"]),
-        reasons=list(record["reasons"]),
-        offer=offer,
-        no_offer_reason=None if offer else _text(record["no_offer_reason"]),
-        uplift_source=str(record["uplift_source"]),
-        churn_model_version=str(record["churn_model_version"]),
-        ltv_model_version=str(record["ltv_model_version"]),
-        warnings=warnings or [],
-    )
-
-
-def _number(value: object) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)
-
-
-def _day(value: object) -> str | None:
-    return None if value is None or pd.isna(value) else f"{pd.Timestamp(value):%Y-%m-%d}"
-
-
-def _text(value: object) -> str | None:
-    return None if value is None or pd.isna(value) else str(value)
-
-
-def _versions(state: OnlineState, *, snapshot: bool) -> ModelVersions:
-    churn, ltv = state.models.churn, state.models.ltv
-    return ModelVersions(
-        churn_model=churn.name,
-        churn_version=churn.version,
-        ltv_model=ltv.name,
-        ltv_version=ltv.version,
-        snapshot_as_of=state.snapshot_meta.as_of if snapshot else None,
-    )
-
-
-def _response(results: list, state: OnlineState, *, snapshot: bool) -> ScoreResponse:
-    failed = sum(isinstance(r, CustomerError) for r in results)
-    return ScoreResponse(
-        results=results,
-        scored=len(results) - failed,
-        failed=failed,
-        models=_versions(state, snapshot=snapshot),
-    )
-
-
-def _card(model) -> ModelCard:
-    tags = {k: v for k, v in model.tags.items() if k != "features"}  # listed in ModelInfo
-    return ModelCard(
-        name=model.name,
-        version=model.version,
-        run_id=model.run_id,
-        aliases=sorted(model.aliases),
-        tags=tags,
-    )
-
-
-def _feature_info(state: OnlineState) -> list[FeatureInfo]:
-    return [
-        FeatureInfo(
-            name=name,
-            kind="numeric" if levels is None else "categorical",
-            levels=None if levels is None else list(levels),
-        )
-        for name, levels in feature_kinds(state.models).items()
-    ]

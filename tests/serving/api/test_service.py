@@ -995,6 +995,21 @@ class TestKeyAndAddress:
         assert out.stdout.strip().splitlines()[-1] == "127.0.0.1", out.stderr[-2000:]
 
 
+def test_the_process_manager_imports_the_service_without_the_scoring_stack():
+    """BentoML's arbiter imports the service only to read its settings (and
+    `bentoml build` to find it): no MLflow, LightGBM, scikit-learn, SciPy or pandas, which
+    took ~8 s of every server start; the worker loads them at its first poll."""
+    heavy = ("mlflow", "lightgbm", "sklearn", "scipy", "pandas", "pyarrow")
+    code = (
+        "import sys\n"
+        "import serving.api.service\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
+
+
 class TestChampionWatcher:
     """Reload decisions, with the registry and the loading replaced by stand-ins."""
 
@@ -1007,7 +1022,7 @@ class TestChampionWatcher:
     @pytest.fixture
     def world(self, monkeypatch):
         """``world["key"]`` is what the registry points at; loads are recorded."""
-        import serving.api.hot_reload as hot_reload
+        import serving.api.online as online  # the watcher imports both at each poll
         from features.contract.errors import SnapshotError
 
         world = {"key": self.key("1"), "loads": [], "fail": False}
@@ -1018,8 +1033,8 @@ class TestChampionWatcher:
                 raise SnapshotError("the snapshot lacks nps_last")
             return type("State", (), {"key": key})()
 
-        monkeypatch.setattr(hot_reload, "current_key", lambda source, client: world["key"])
-        monkeypatch.setattr(hot_reload, "load_state", load_state)
+        monkeypatch.setattr(online, "current_key", lambda source, client: world["key"])
+        monkeypatch.setattr(online, "load_state", load_state)
         return world
 
     def watcher(self, **kwargs):
