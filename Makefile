@@ -10,6 +10,10 @@ BUDGET := 5000
 # pytest-xdist: one worker per usable CPU; each file (or dear shared fixture) one group
 TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+# Python keeps compiled modules (git-ignored __pycache__) even where the environment says
+# not to (PYTHONDONTWRITEBYTECODE, common in containers): else every test worker, server,
+# CLI run, notebook kernel and Spark worker compiles the same sources again (~5 s each).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: venv demo test test-fast lint bench bench-features bench-train bench-serve bench-score bench-load bench-quality bench-uplift bench-engagement bench-scale report-check docs docs-build clean
 
@@ -18,7 +22,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev]'
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode -e '.[dev]'
 	touch $@
 
 demo: venv

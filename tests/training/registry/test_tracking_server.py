@@ -44,6 +44,9 @@ def server(tmp_path_factory):
             "--workers",
             "1",
         ],
+        # no job runner and its three huey consumers (GenAI jobs, which training never
+        # asks for): four fewer processes importing MLflow on a 2-core machine
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         stdout=subprocess.DEVNULL,
         stderr=(root / "server.log").open("w"),  # noqa: SIM115 (lives as long as the server)
         start_new_session=True,  # its workers (uvicorn, huey) go with it: killpg below
