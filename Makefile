@@ -15,7 +15,7 @@ PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 # CLI run, notebook kernel and Spark worker compiles the same sources again (~5 s each).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: venv demo test test-fast lint bench bench-features bench-train bench-serve bench-score bench-load bench-quality bench-uplift bench-engagement bench-scale report-check docs docs-build clean
+.PHONY: venv demo test test-fast lint bench bench-features bench-train bench-serve bench-start bench-score bench-load bench-quality bench-uplift bench-engagement bench-scale report-check docs docs-build clean
 
 venv: $(VENV)/.installed
 
@@ -51,7 +51,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: bench-features bench-train bench-serve bench-score bench-load bench-quality bench-uplift bench-engagement bench-scale
+bench: bench-features bench-train bench-serve bench-start bench-score bench-load bench-quality bench-uplift bench-engagement bench-scale
 
 bench-scale: venv
 	$(BIN)/python -m benchmarks.scale
@@ -67,6 +67,9 @@ bench-train: venv
 
 bench-serve: venv
 	$(BIN)/python -m benchmarks.serve
+
+bench-start: venv
+	$(BIN)/python -m benchmarks.start
 
 bench-score: venv
 	$(BIN)/python -m benchmarks.score
