@@ -148,6 +148,19 @@ def running(command: Sequence[str], *, env: dict, ready_url: str, log_file: Path
             proc.wait()
 
 
+def ours_command(port: int) -> list[str]:
+    """``bentoml serve`` of the scoring API on a loopback port."""
+    command = [sys.executable, "-m", "bentoml", "serve", "serving.api.service:ChurnService"]
+    return [*command, "--host", "127.0.0.1", "--port", str(port)]
+
+
+def mlflow_command(port: int) -> list[str]:
+    """``mlflow models serve`` of the churn champion on a loopback port (the reference)."""
+    command = [sys.executable, "-m", "mlflow", "models", "serve"]
+    model = ["-m", "models:/churn-classifier@champion", "--env-manager", "local"]
+    return [*command, *model, "-h", "127.0.0.1", "-p", str(port)]
+
+
 def server_env(prepared: Prepared) -> dict:
     bin_dir = str(Path(sys.executable).parent)  # uvicorn for mlflow, bentoml for ours
     return {
@@ -337,37 +350,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     with (
         running(
-            [
-                sys.executable,
-                "-m",
-                "bentoml",
-                "serve",
-                "serving.api.service:ChurnService",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(ours_port),
-            ],
+            ours_command(ours_port),
             env=env,
             ready_url=f"{ours}/readyz",
             log_file=prepared.root / "ours.log",
         ),
         running(
-            [
-                sys.executable,
-                "-m",
-                "mlflow",
-                "models",
-                "serve",
-                "-m",
-                "models:/churn-classifier@champion",
-                "--env-manager",
-                "local",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(mlflow_port),
-            ],
+            mlflow_command(mlflow_port),
             env=env,
             ready_url=f"{mlflow_url}/ping",
             log_file=prepared.root / "mlflow.log",

@@ -31,33 +31,19 @@ from pathlib import Path
 import psutil
 
 from benchmarks.common import KIB_PER_MIB, cpu_count, format_table
-from benchmarks.serve import DATA_ROOT, free_port, prepare, running, server_env
+from benchmarks.serve import (
+    DATA_ROOT,
+    free_port,
+    mlflow_command,
+    ours_command,
+    prepare,
+    running,
+    server_env,
+)
 
 log = logging.getLogger("benchmarks.start")
 
 SIZES = (3_000, 30_000, 100_000)
-
-
-def ours_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "bentoml", "serve", "serving.api.service:ChurnService"] + [
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-
-
-def mlflow_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "mlflow", "models", "serve"] + [
-        "-m",
-        "models:/churn-classifier@champion",
-        "--env-manager",
-        "local",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(port),
-    ]
 
 
 def peak_mib(pid: int) -> float:
