@@ -9,16 +9,20 @@ everything the process holds at that time (the loaded data included).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import statistics
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any
+
+import psutil
 
 KIB_PER_MIB = 1024
 
@@ -118,6 +122,37 @@ def median_seconds(seconds: Sequence[float]) -> float:
     if not len(seconds):
         raise ValueError("median_seconds needs at least one run time, got none.")
     return float(statistics.median(seconds))
+
+
+@contextlib.contextmanager
+def tree_peak_mib(pid: int, *, itself: bool = True) -> Iterator[list[float]]:
+    """Sample the summed RSS of process ``pid``'s descendants (and of ``pid`` unless
+    ``itself`` is False) every 0.2 s while the block runs.
+
+    Yields a list that holds one number once the block ends: the peak, MiB. Children
+    that a process starts in sessions of their own (BentoML's worker) still count.
+    """
+    root, stop, out = psutil.Process(pid), threading.Event(), []
+
+    def sample() -> None:
+        peak = 0
+        while not stop.is_set():
+            total = 0
+            with contextlib.suppress(psutil.Error):
+                for p in [root, *root.children(recursive=True)][0 if itself else 1 :]:
+                    with contextlib.suppress(psutil.Error):  # a process may end meanwhile
+                        total += p.memory_info().rss
+            peak = max(peak, total)
+            stop.wait(0.2)
+        out.append(peak / 2**20)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield out
+    finally:
+        stop.set()
+        sampler.join()
 
 
 def _status_kib(field: str) -> int | None:

@@ -19,37 +19,19 @@ Worlds are generated once into ``--work`` (default ``.bench-scale/``) and reused
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-import psutil
-
-from benchmarks.common import format_table
+from benchmarks.common import format_table, tree_peak_mib
 
 AS_OF = "2025-12-31"
 CHURN = str(Path(sys.executable).with_name("churn"))
 GROUP_CUSTOMERS = 50_000
 """Customers per partition (``--partitions``) on both engines."""
-
-
-def peak_tree_mib(proc: psutil.Process, stop: threading.Event, out: list[float]) -> None:
-    """Sample the RSS of ``proc`` and its descendants every 0.2 s; append the peak, MiB."""
-    peak = 0
-    while not stop.is_set():
-        total = 0
-        with contextlib.suppress(psutil.Error):
-            for p in [proc, *proc.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):  # a worker may end meanwhile
-                    total += p.memory_info().rss
-        peak = max(peak, total)
-        stop.wait(0.2)
-    out.append(peak / 2**20)
 
 
 def run(args: list[str], *, env: dict[str, str], cwd: Path) -> tuple[float, float, str]:
@@ -58,13 +40,9 @@ def run(args: list[str], *, env: dict[str, str], cwd: Path) -> tuple[float, floa
     proc = subprocess.Popen(
         args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    stop, peak = threading.Event(), []
-    watcher = threading.Thread(target=peak_tree_mib, args=(psutil.Process(proc.pid), stop, peak))
-    watcher.start()
-    output, _ = proc.communicate()
-    seconds = time.perf_counter() - start
-    stop.set()
-    watcher.join()
+    with tree_peak_mib(proc.pid) as peak:
+        output, _ = proc.communicate()
+        seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}):\n{output[-3000:]}")
     return seconds, peak[0], output

@@ -13,24 +13,23 @@ for each size, starts in turn, ``--rounds`` times, each from a fresh process:
   local``, ready (``/ping``) once it has loaded the churn model alone.
 
 It reports the median seconds to ready, the ratio ours/MLflow, and the peak resident
-memory of each server's processes (``VmHWM`` of each, summed, read when ready), so the
-cost growth with the number of customers shows at three sizes.
+memory of each server's processes (their resident sets summed, sampled every
+0.2 s), so the cost growth with the number of customers shows at three sizes.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import psutil
-
-from benchmarks.common import KIB_PER_MIB, cpu_count, format_table
+from benchmarks.common import cpu_count, format_table, tree_peak_mib
 from benchmarks.serve import (
     DATA_ROOT,
     free_port,
@@ -46,36 +45,23 @@ log = logging.getLogger("benchmarks.start")
 SIZES = (3_000, 30_000, 100_000)
 
 
-def peak_mib(pid: int) -> float:
-    """Sum of the peak resident set (``VmHWM``) of ``pid`` and its descendants, MiB.
-
-    BentoML starts its worker in a session of its own, but still as a child: the
-    process tree, not the process group, holds the server.
-    """
-    total_kib = 0
-    root = psutil.Process(pid)
-    for process in [root, *root.children(recursive=True)]:
-        try:
-            for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    total_kib += int(line.split()[1])
-        except OSError:  # ended meanwhile
-            continue
-    return total_kib / KIB_PER_MIB
-
-
 def start_once(
-    command: list[str], env: dict, ready_path: str, log_file: Path
+    command: Callable[[int], list[str]], env: dict, ready_path: str, log_file: Path
 ) -> tuple[float, float]:
-    """Seconds from launch to ready, and the peak MiB of the server's processes then."""
-    port = int(command[-1])
+    """Seconds from launch to ready, and the peak MiB of the server's processes meanwhile."""
+    port = free_port()
     started = time.monotonic()
-    with running(
-        command, env=env, ready_url=f"http://127.0.0.1:{port}{ready_path}", log_file=log_file
-    ) as pid:
+    with (
+        tree_peak_mib(os.getpid(), itself=False) as peak,
+        running(
+            command(port),
+            env=env,
+            ready_url=f"http://127.0.0.1:{port}{ready_path}",
+            log_file=log_file,
+        ),
+    ):
         seconds = time.monotonic() - started
-        peak = peak_mib(pid)
-    return seconds, peak
+    return seconds, peak[0]
 
 
 def measure_size(customers: int, rounds: int, root: Path) -> list[dict[str, object]]:
@@ -83,20 +69,21 @@ def measure_size(customers: int, rounds: int, root: Path) -> list[dict[str, obje
     prepared = prepare(customers, root=root)
     base = server_env(prepared)
     with tempfile.TemporaryDirectory(prefix="no-pyc-") as empty:
-        servers = {
-            "ours": (ours_command, base, "/readyz"),
+        servers = {  # name: (command, environment, ready path, log file's name)
+            "ours": (ours_command, base, "/readyz", "ours"),
             "ours, no cached bytecode": (
                 ours_command,
                 {**base, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": empty},
                 "/readyz",
+                "ours-no-pyc",
             ),
-            "mlflow models serve": (mlflow_command, base, "/ping"),
+            "mlflow models serve": (mlflow_command, base, "/ping", "mlflow"),
         }
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in servers}
         for round_ in range(rounds):
-            for name, (command, env, ready) in servers.items():
-                log_file = prepared.root / f"start-{name.split(',')[0].split()[0]}.log"
-                results[name].append(start_once(command(free_port()), env, ready, log_file))
+            for name, (command, env, ready, slug) in servers.items():
+                log_file = prepared.root / f"start-{slug}.log"
+                results[name].append(start_once(command, env, ready, log_file))
                 log.info(
                     "%d customers, round %d, %s: %.1f s",
                     customers,
